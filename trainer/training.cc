@@ -1,0 +1,373 @@
+#include "trainer/training.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iomanip>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "trainer/contract/events.h"
+#include "trainer/data/image_set.h"
+#include "trainer/losses.h"
+#include "trainer/models/dcgan.h"
+#include "trainer/sample_grid.h"
+
+namespace gansweep {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+std::atomic<bool> g_stop_requested{false};
+
+constexpr int kGridImages = 64;  // the 8x8 sample grid
+constexpr uint64_t kGridSeedSalt = 0x5A4D'9E1E'2B0C'77F1ULL;
+
+// Raised for errors that no retry can fix (bad spec, data, checkpoint).
+struct BadInput : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+void set_requires_grad(torch::nn::Module& m, bool on) {
+  for (auto& p : m.parameters()) p.set_requires_grad(on);
+}
+
+class Training {
+ public:
+  Training(const JobSpec& spec, std::ostream& out) : spec_(spec), out_(out) {}
+
+  int run();
+
+ private:
+  void load_data();
+  void build_models();
+  torch::Tensor real_batch(const torch::Tensor& indices) const;
+  torch::Tensor random_indices();
+  torch::Tensor next_indices();
+  std::pair<double, double> iteration(const torch::Tensor& indices);
+  bool eval_due() const;
+  void evaluate();
+  void save_checkpoint();
+  bool load_checkpoint();
+  std::string checkpoint_path() const { return (fs::path(spec_.output_dir) / "checkpoint.pt").string(); }
+  nlohmann::json identity() const;
+  Event event(EventType type) const;
+
+  const JobSpec& spec_;
+  std::ostream& out_;
+  ImageSet data_;
+  torch::Tensor images_;  // uint8 (N, 3, S, S), shares data_'s memory
+  int image_size_ = 0;
+  Generator g_{nullptr};
+  Discriminator d_{nullptr};
+  std::unique_ptr<torch::optim::Adam> opt_g_, opt_d_;
+  at::Generator rng_;     // all training randomness: batches, z
+  torch::Tensor grid_z_;  // fixed latents of the sample grid
+
+  int64_t step_ = 0, epoch_ = 0;
+  int64_t batch_in_epoch_ = 0;
+  torch::Tensor epoch_order_;  // the current epoch's permutation (epoch schedule)
+  int64_t steps_per_epoch_ = 0, total_steps_ = 0;
+  double loss_d_sum_ = 0, loss_g_sum_ = 0;  // since the last evaluation
+  int64_t losses_counted_ = 0;
+};
+
+Event Training::event(EventType type) const {
+  Event e;
+  e.type = type;
+  e.job_id = spec_.job_id;
+  e.step = step_;
+  e.epoch = epoch_;
+  return e;
+}
+
+void Training::load_data() {
+  try {
+    data_ = load_dataset(spec_.dataset, spec_.seed);
+  } catch (const DataError& e) {
+    throw BadInput(std::string("dataset ") + spec_.dataset.name + ": " + e.what());
+  }
+  image_size_ = image_size_for(spec_.dataset);
+  if (data_.height != image_size_ || data_.width != image_size_)
+    throw BadInput("dataset yields " + std::to_string(data_.width) + "x" + std::to_string(data_.height) +
+                   " images, expected " + std::to_string(image_size_));
+  if (data_.count < spec_.train.batch_size)
+    throw BadInput("dataset " + spec_.dataset.name + " has " + std::to_string(data_.count) +
+                   " images, fewer than one batch of " + std::to_string(spec_.train.batch_size));
+  images_ = torch::from_blob(data_.pixels.data(), {data_.count, 3, image_size_, image_size_}, torch::kUInt8);
+}
+
+void Training::build_models() {
+  torch::manual_seed(spec_.seed);  // model initialization draws from the global generator
+  g_ = Generator(image_size_);
+  d_ = Discriminator(image_size_, spec_.loss == Loss::rmcos);
+  const auto& t = spec_.train;
+  opt_g_ = std::make_unique<torch::optim::Adam>(
+      g_->parameters(), torch::optim::AdamOptions(t.lr_g).betas({t.beta1, t.beta2}));
+  opt_d_ = std::make_unique<torch::optim::Adam>(
+      d_->parameters(), torch::optim::AdamOptions(t.lr_d).betas({t.beta1, t.beta2}));
+  rng_ = at::make_generator<at::CPUGeneratorImpl>(spec_.seed);
+  auto grid_rng = at::make_generator<at::CPUGeneratorImpl>(spec_.seed ^ kGridSeedSalt);
+  grid_z_ = torch::randn({kGridImages, kLatentDim}, grid_rng);
+
+  steps_per_epoch_ = data_.count / spec_.train.batch_size;  // the last partial batch is dropped
+  total_steps_ = t.schedule == Schedule::epochs ? t.epochs * steps_per_epoch_ : t.iterations;
+}
+
+// ToTensor then Normalize(0.5, 0.5): (v/255 − 0.5)/0.5, in that order as torchvision.
+torch::Tensor Training::real_batch(const torch::Tensor& indices) const {
+  return images_.index_select(0, indices).to(torch::kFloat).div_(255).sub_(0.5).div_(0.5);
+}
+
+// B distinct images drawn uniformly, independently of other batches (numpy.random.choice
+// without replacement, as the reference's every batch).
+torch::Tensor Training::random_indices() {
+  return torch::randperm(data_.count, rng_, torch::kLong).narrow(0, 0, spec_.train.batch_size);
+}
+
+torch::Tensor Training::next_indices() {
+  if (spec_.train.schedule == Schedule::iterations) return random_indices();
+  if (!epoch_order_.defined()) epoch_order_ = torch::randperm(data_.count, rng_, torch::kLong);
+  return epoch_order_.narrow(0, batch_in_epoch_ * spec_.train.batch_size, spec_.train.batch_size);
+}
+
+// One D step then one G step, in the reference's order (rmcosgan.md §3).
+std::pair<double, double> Training::iteration(const torch::Tensor& indices) {
+  const int64_t b = spec_.train.batch_size;
+  const LossParams params{spec_.margin, spec_.scale};
+
+  set_requires_grad(*d_, true);
+  opt_d_->zero_grad();
+  const auto c_real = d_->forward(real_batch(indices));
+  torch::Tensor fake;
+  {
+    torch::NoGradGuard no_grad;  // the fakes are detached in the D step
+    fake = g_->forward(torch::randn({b, kLatentDim}, rng_));
+  }
+  const auto c_fake = d_->forward(fake);
+  const auto loss_d = discriminator_loss(spec_.loss, c_real, c_fake, params);
+  loss_d.backward();
+  opt_d_->step();
+
+  set_requires_grad(*d_, false);
+  opt_g_->zero_grad();
+  const auto c_fake_g = d_->forward(g_->forward(torch::randn({b, kLatentDim}, rng_)));
+  torch::Tensor c_real_g;
+  if (is_relativistic(spec_.loss)) {
+    torch::NoGradGuard no_grad;  // D is frozen: C_r of the fresh batch is a constant
+    c_real_g = d_->forward(real_batch(random_indices()));
+  }
+  const auto loss_g = generator_loss(spec_.loss, c_real_g, c_fake_g, params);
+  loss_g.backward();
+  opt_g_->step();
+  return {loss_d.item<double>(), loss_g.item<double>()};
+}
+
+bool Training::eval_due() const {
+  if (step_ == total_steps_) return true;
+  if (spec_.train.schedule == Schedule::iterations)  // after update i with i % N == 0, as the reference
+    return (step_ - 1) % spec_.train.eval_every == 0;
+  return batch_in_epoch_ == 0 && epoch_ % spec_.train.eval_every == 0;
+}
+
+void Training::evaluate() {
+  const auto start = Clock::now();
+  const fs::path dir = fs::path(spec_.output_dir) / "samples";
+  fs::create_directories(dir);
+  std::ostringstream name;
+  name << "step_" << std::setw(8) << std::setfill('0') << step_ << ".png";
+  {
+    // The reference samples with G in train mode (BN on batch statistics); optional eval mode.
+    torch::NoGradGuard no_grad;
+    if (spec_.train.sample_in_eval_mode) g_->eval();
+    write_sample_grid(g_->forward(grid_z_), 8, (dir / name.str()).string());
+    g_->train();
+  }
+  Event e = event(EventType::eval);
+  if (losses_counted_ > 0) {
+    e.loss_d = loss_d_sum_ / double(losses_counted_);
+    e.loss_g = loss_g_sum_ / double(losses_counted_);
+  }
+  e.sample_grid = (dir / name.str()).string();
+  e.metrics = EvalMetrics{};
+  e.eval_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  emit(out_, e);
+  loss_d_sum_ = loss_g_sum_ = 0;
+  losses_counted_ = 0;
+}
+
+// What must match for a checkpoint to continue this job.
+nlohmann::json Training::identity() const {
+  return {{"loss", to_string(spec_.loss)}, {"margin", spec_.margin}, {"scale", spec_.scale},
+          {"seed", spec_.seed}, {"dataset", spec_.dataset.name}, {"images", data_.count},
+          {"image_size", image_size_}, {"batch_size", spec_.train.batch_size},
+          {"schedule", to_string(spec_.train.schedule)}};
+}
+
+void Training::save_checkpoint() {
+  torch::serialize::OutputArchive archive, g, d, og, od;
+  g_->save(g);
+  d_->save(d);
+  opt_g_->save(og);
+  opt_d_->save(od);
+  archive.write("generator", g);
+  archive.write("discriminator", d);
+  archive.write("optimizer_g", og);
+  archive.write("optimizer_d", od);
+  archive.write("rng", rng_.get_state());
+  archive.write("counters", torch::tensor({step_, epoch_, batch_in_epoch_, losses_counted_}, torch::kLong));
+  archive.write("loss_sums", torch::tensor({loss_d_sum_, loss_g_sum_}, torch::kDouble));
+  archive.write("epoch_order", epoch_order_.defined() ? epoch_order_ : torch::empty({0}, torch::kLong));
+  archive.write("identity", c10::IValue(identity().dump()));
+  // Write then rename: a crash mid-write never leaves a half checkpoint behind.
+  const std::string path = checkpoint_path(), tmp = path + ".tmp";
+  archive.save_to(tmp);
+  fs::rename(tmp, path);
+  Event e = event(EventType::checkpoint);
+  e.checkpoint = path;
+  emit(out_, e);
+}
+
+bool Training::load_checkpoint() {
+  const std::string path = checkpoint_path();
+  if (!spec_.resume || !fs::exists(path)) return false;
+  try {
+    torch::serialize::InputArchive archive, g, d, og, od;
+    archive.load_from(path);
+    c10::IValue id;
+    archive.read("identity", id);
+    const auto stored = nlohmann::json::parse(id.toStringRef());
+    if (stored != identity())
+      throw BadInput("checkpoint " + path + " belongs to another job: it has " + stored.dump() + ", this job is " +
+                     identity().dump());
+    archive.read("generator", g);
+    archive.read("discriminator", d);
+    archive.read("optimizer_g", og);
+    archive.read("optimizer_d", od);
+    g_->load(g);
+    d_->load(d);
+    opt_g_->load(og);
+    opt_d_->load(od);
+    torch::Tensor rng, counters, sums, order;
+    archive.read("rng", rng);
+    archive.read("counters", counters);
+    archive.read("loss_sums", sums);
+    archive.read("epoch_order", order);
+    rng_.set_state(rng);
+    step_ = counters[0].item<int64_t>();
+    epoch_ = counters[1].item<int64_t>();
+    batch_in_epoch_ = counters[2].item<int64_t>();
+    losses_counted_ = counters[3].item<int64_t>();
+    loss_d_sum_ = sums[0].item<double>();
+    loss_g_sum_ = sums[1].item<double>();
+    epoch_order_ = order.numel() > 0 ? order : torch::Tensor();
+  } catch (const c10::Error& e) {
+    throw BadInput("checkpoint " + path + " is unreadable (" + e.what_without_backtrace() +
+                   "); move it away to start afresh");
+  } catch (const nlohmann::json::exception& e) {
+    throw BadInput("checkpoint " + path + " has a corrupt identity record: " + e.what());
+  }
+  return true;
+}
+
+int Training::run() {
+  if (spec_.train.threads > 0) torch::set_num_threads(spec_.train.threads);
+  fs::create_directories(spec_.output_dir);
+  load_data();
+  build_models();
+  const bool resumed = load_checkpoint();
+
+  Event started = event(EventType::started);
+  started.total_steps = total_steps_;
+  started.resumed = resumed;
+  started.architecture = architecture_name(image_size_);
+  started.g_parameters = count_parameters(*g_);
+  started.d_parameters = count_parameters(*d_);
+  started.dataset_images = data_.count;
+  emit(out_, started);
+
+  g_->train();
+  d_->train();  // D is never put in eval mode: every forward runs a power iteration
+  auto window_start = Clock::now();
+  int64_t window_steps = 0;
+  while (step_ < total_steps_) {
+    if (g_stop_requested.load()) {
+      save_checkpoint();
+      Event e = event(EventType::failed);
+      e.reason = "preempted: stopped by a signal after step " + std::to_string(step_) + ", checkpoint written";
+      e.retryable = true;
+      e.preempted = true;
+      emit(out_, e);
+      return kExitPreempted;
+    }
+    const auto [loss_d, loss_g] = iteration(next_indices());
+    ++step_;
+    ++window_steps;
+    if (spec_.train.schedule == Schedule::epochs && ++batch_in_epoch_ == steps_per_epoch_) {
+      ++epoch_;
+      batch_in_epoch_ = 0;
+      epoch_order_ = torch::Tensor();
+    }
+    if (!std::isfinite(loss_d) || !std::isfinite(loss_g)) {
+      Event e = event(EventType::failed);
+      e.reason = "training diverged: non-finite loss at step " + std::to_string(step_) +
+                 " (loss_d " + std::to_string(loss_d) + ", loss_g " + std::to_string(loss_g) + ")";
+      emit(out_, e);
+      return kExitFailed;
+    }
+    loss_d_sum_ += loss_d;
+    loss_g_sum_ += loss_g;
+    ++losses_counted_;
+    if (step_ % spec_.train.log_every == 0 || step_ == total_steps_) {
+      const double seconds = std::chrono::duration<double>(Clock::now() - window_start).count();
+      Event e = event(EventType::progress);
+      e.loss_d = loss_d;
+      e.loss_g = loss_g;
+      e.iterations_per_second = seconds > 0 ? window_steps / seconds : 0.0;
+      emit(out_, e);
+      window_start = Clock::now();
+      window_steps = 0;
+    }
+    if (eval_due()) {
+      evaluate();
+      save_checkpoint();
+    }
+  }
+  emit(out_, event(EventType::finished));
+  return kExitFinished;
+}
+
+}  // namespace
+
+void request_stop() { g_stop_requested.store(true); }
+
+int run_job(const JobSpec& spec, std::ostream& events) {
+  g_stop_requested.store(false);
+  auto fail = [&](const std::string& reason, bool retryable, int code) {
+    Event e;
+    e.type = EventType::failed;
+    e.job_id = spec.job_id;
+    e.reason = reason;
+    e.retryable = retryable;
+    emit(events, e);
+    return code;
+  };
+  try {
+    Training training(spec, events);
+    return training.run();
+  } catch (const BadInput& e) {
+    return fail(e.what(), false, kExitBadInput);
+  } catch (const c10::Error& e) {
+    return fail(std::string("LibTorch error: ") + e.what_without_backtrace(), true, kExitFailed);
+  } catch (const std::exception& e) {
+    return fail(e.what(), true, kExitFailed);
+  }
+}
+
+}  // namespace gansweep
