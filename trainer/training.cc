@@ -40,14 +40,14 @@ void set_requires_grad(torch::nn::Module& m, bool on) {
 
 class Training {
  public:
-  Training(const JobSpec& spec, std::ostream& out) : spec_(spec), out_(out) {}
+  Training(const JobSpec& spec, std::ostream& out, const RunHooks& hooks) : spec_(spec), out_(out), hooks_(hooks) {}
 
   int run();
 
  private:
   void load_data();
   void build_models();
-  torch::Tensor real_batch(const torch::Tensor& indices) const;
+  torch::Tensor real_batch(const torch::Tensor& indices, bool g_step) const;
   torch::Tensor random_indices();
   torch::Tensor next_indices();
   std::pair<double, double> iteration(const torch::Tensor& indices);
@@ -61,6 +61,7 @@ class Training {
 
   const JobSpec& spec_;
   std::ostream& out_;
+  const RunHooks& hooks_;
   ImageSet data_;
   torch::Tensor images_;  // uint8 (N, 3, S, S), shares data_'s memory
   int image_size_ = 0;
@@ -121,7 +122,10 @@ void Training::build_models() {
 }
 
 // ToTensor then Normalize(0.5, 0.5): (v/255 − 0.5)/0.5, in that order as torchvision.
-torch::Tensor Training::real_batch(const torch::Tensor& indices) const {
+torch::Tensor Training::real_batch(const torch::Tensor& indices, bool g_step) const {
+  if (hooks_.on_real_batch)
+    hooks_.on_real_batch(g_step, std::vector<int64_t>(indices.data_ptr<int64_t>(),
+                                                      indices.data_ptr<int64_t>() + indices.numel()));
   return images_.index_select(0, indices).to(torch::kFloat).div_(255).sub_(0.5).div_(0.5);
 }
 
@@ -144,7 +148,7 @@ std::pair<double, double> Training::iteration(const torch::Tensor& indices) {
 
   set_requires_grad(*d_, true);
   opt_d_->zero_grad();
-  const auto c_real = d_->forward(real_batch(indices));
+  const auto c_real = d_->forward(real_batch(indices, false));
   torch::Tensor fake;
   {
     torch::NoGradGuard no_grad;  // the fakes are detached in the D step
@@ -161,7 +165,7 @@ std::pair<double, double> Training::iteration(const torch::Tensor& indices) {
   torch::Tensor c_real_g;
   if (is_relativistic(spec_.loss)) {
     torch::NoGradGuard no_grad;  // D is frozen: C_r of the fresh batch is a constant
-    c_real_g = d_->forward(real_batch(random_indices()));
+    c_real_g = d_->forward(real_batch(random_indices(), true));
   }
   const auto loss_g = generator_loss(spec_.loss, c_real_g, c_fake_g, params);
   loss_g.backward();
@@ -347,7 +351,7 @@ int Training::run() {
 
 void request_stop() { g_stop_requested.store(true); }
 
-int run_job(const JobSpec& spec, std::ostream& events) {
+int run_job(const JobSpec& spec, std::ostream& events, const RunHooks& hooks) {
   g_stop_requested.store(false);
   auto fail = [&](const std::string& reason, bool retryable, int code) {
     Event e;
@@ -359,7 +363,7 @@ int run_job(const JobSpec& spec, std::ostream& events) {
     return code;
   };
   try {
-    Training training(spec, events);
+    Training training(spec, events, hooks);
     return training.run();
   } catch (const BadInput& e) {
     return fail(e.what(), false, kExitBadInput);

@@ -1,0 +1,167 @@
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "trainer/contract/events.h"
+#include "trainer/contract/job_spec.h"
+
+namespace gansweep {
+namespace {
+
+using json = nlohmann::json;
+
+json minimal() {
+  return {{"dataset", {{"format", "idx"}, {"path", "/data/fmnist"}}}, {"loss", "rmcos"}, {"output_dir", "/tmp/x"}};
+}
+
+std::string error_of(const json& j) {
+  try {
+    job_spec_from_json(j);
+  } catch (const JobSpecError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(JobSpec, DefaultsFollowThePaper) {
+  const JobSpec s = job_spec_from_json(minimal());
+  EXPECT_EQ(s.loss, Loss::rmcos);
+  EXPECT_DOUBLE_EQ(s.margin, 0.15);
+  EXPECT_DOUBLE_EQ(s.scale, 10.0);
+  EXPECT_EQ(s.train.batch_size, 32);
+  EXPECT_DOUBLE_EQ(s.train.lr_d, 2e-4);
+  EXPECT_DOUBLE_EQ(s.train.lr_g, 2e-4);
+  EXPECT_DOUBLE_EQ(s.train.beta1, 0.5);
+  EXPECT_DOUBLE_EQ(s.train.beta2, 0.999);
+  EXPECT_EQ(s.train.schedule, Schedule::epochs);
+  EXPECT_EQ(s.metrics.samples, 10000);
+  EXPECT_EQ(s.dataset.name, "idx");
+}
+
+TEST(JobSpec, RoundTripsThroughJson) {
+  json j = minimal();
+  j["loss"] = "rahinge";
+  j["seed"] = 7;
+  j["train"] = {{"schedule", "iterations"}, {"iterations", 100001}, {"eval_every", 5000}, {"batch_size", 64}};
+  const JobSpec a = job_spec_from_json(j);
+  const JobSpec b = job_spec_from_json(to_json(a));
+  EXPECT_EQ(to_json(a), to_json(b));
+  EXPECT_EQ(b.loss, Loss::rahinge);
+  EXPECT_EQ(b.train.iterations, 100001);
+  EXPECT_EQ(b.train.schedule, Schedule::iterations);
+  EXPECT_EQ(b.seed, 7u);
+}
+
+TEST(JobSpec, AllEightLossesParseAndOnlyTheyDo) {
+  int relativistic = 0;
+  for (const char* name : {"ce", "rce", "race", "ls", "rals", "hinge", "rahinge", "rmcos"}) {
+    EXPECT_EQ(to_string(parse_loss(name)), name);
+    relativistic += is_relativistic(parse_loss(name));
+  }
+  EXPECT_EQ(relativistic, 5);
+  EXPECT_THROW(parse_loss("wgan"), JobSpecError);
+}
+
+TEST(JobSpec, ErrorsNameTheField) {
+  json j = minimal();
+  j["loss"] = "wgan-gp";
+  EXPECT_NE(error_of(j).find("loss: unknown loss 'wgan-gp'"), std::string::npos) << error_of(j);
+
+  j = minimal();
+  j["margin"] = 3.0;
+  EXPECT_NE(error_of(j).find("margin"), std::string::npos);
+
+  j = minimal();
+  j["train"] = {{"batch_size", "32"}};
+  EXPECT_NE(error_of(j).find("train.batch_size: must be an integer"), std::string::npos) << error_of(j);
+
+  j = minimal();
+  j["train"] = {{"batch_sise", 32}};
+  EXPECT_NE(error_of(j).find("train.batch_sise: unknown key"), std::string::npos) << error_of(j);
+
+  j = minimal();
+  j["dataset"] = {{"format", "imagenet"}, {"path", "/x"}};
+  EXPECT_NE(error_of(j).find("dataset.format"), std::string::npos);
+
+  j = minimal();
+  j.erase("output_dir");
+  EXPECT_NE(error_of(j).find("output_dir: missing"), std::string::npos) << error_of(j);
+
+  j = minimal();
+  j.erase("dataset");
+  EXPECT_NE(error_of(j).find("dataset: missing"), std::string::npos) << error_of(j);
+
+  j = minimal();
+  j["train"] = {{"schedule", "iterations"}};
+  EXPECT_NE(error_of(j).find("train.iterations"), std::string::npos) << error_of(j);
+
+  j = minimal();
+  j["seed"] = -1;
+  EXPECT_NE(error_of(j).find("seed: must not be negative"), std::string::npos) << error_of(j);
+
+  j = minimal();
+  j["dataset"]["image_size"] = 32;
+  EXPECT_NE(error_of(j).find("dataset.image_size"), std::string::npos) << error_of(j);
+
+  j = {{"dataset", {{"format", "synthetic"}, {"image_size", 40}}}, {"loss", "ce"}, {"output_dir", "/tmp/x"}};
+  EXPECT_NE(error_of(j).find("dataset.image_size: must be 32, 48 or 64"), std::string::npos) << error_of(j);
+}
+
+TEST(Events, EveryTypeRoundTrips) {
+  for (EventType type : {EventType::started, EventType::progress, EventType::eval, EventType::checkpoint,
+                         EventType::finished, EventType::failed}) {
+    Event e;
+    e.type = type;
+    e.job_id = "job-1";
+    e.step = 12;
+    e.epoch = 3;
+    e.time = 1.5;
+    e.total_steps = 100;
+    e.architecture = "cnn32";
+    e.loss_d = 0.25;
+    e.loss_g = -0.5;
+    e.iterations_per_second = 2.0;
+    EvalMetrics m;
+    m.fid = 31.34;
+    m.samples = 10000;
+    m.backbone = "inception-2015-12-05";
+    e.metrics = m;
+    e.sample_grid = "/out/samples/step_00000012.png";
+    e.checkpoint = "/out/checkpoint.pt";
+    e.reason = "dataset missing";
+    e.preempted = true;
+    const Event back = event_from_json(to_json(e));
+    EXPECT_EQ(to_json(back), to_json(e)) << to_string(type);
+    EXPECT_EQ(back.type, type);
+    EXPECT_EQ(back.step, 12);
+  }
+}
+
+TEST(Events, EvalWritesAbsentMetricsAsNull) {
+  Event e;
+  e.type = EventType::eval;
+  e.metrics = EvalMetrics{};
+  const json j = to_json(e);
+  EXPECT_TRUE(j["metrics"]["fid"].is_null());
+  EXPECT_TRUE(j["metrics"]["is_mean"].is_null());
+  EXPECT_EQ(j["metrics"]["backbone"], "none");
+}
+
+TEST(Events, EmitWritesOneFlushedLineWithATime) {
+  std::ostringstream out;
+  Event e;
+  e.type = EventType::finished;
+  emit(out, e);
+  const std::string line = out.str();
+  ASSERT_EQ(line.back(), '\n');
+  EXPECT_EQ(line.find('\n'), line.size() - 1);
+  EXPECT_GT(json::parse(line)["time"].get<double>(), 1.6e9);
+}
+
+TEST(Events, MalformedLinesAreRejected) {
+  EXPECT_THROW(event_from_json(json{{"event", "exploded"}, {"step", 1}, {"epoch", 0}}), std::runtime_error);
+  EXPECT_THROW(event_from_json(json{{"event", "progress"}}), std::runtime_error);
+}
+
+}  // namespace
+}  // namespace gansweep
