@@ -21,8 +21,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return gansweep::kExitUsage;
+    // --help prints and succeeds; a wrong command line goes to stderr, never to the event stream.
+    return app.exit(e, std::cerr, std::cerr) == 0 ? 0 : gansweep::kExitUsage;
   }
 
   std::ofstream file;

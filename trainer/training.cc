@@ -240,7 +240,10 @@ void Training::save_checkpoint() {
 
 bool Training::load_checkpoint() {
   const std::string path = checkpoint_path();
-  if (!spec_.resume || !fs::exists(path)) return false;
+  if (!fs::exists(path)) return false;
+  if (!spec_.resume)
+    throw BadInput("output_dir " + spec_.output_dir + " already holds a checkpoint and resume is false; "
+                   "choose a new output_dir (nothing stored is overwritten)");
   try {
     torch::serialize::InputArchive archive, g, d, og, od;
     archive.load_from(path);

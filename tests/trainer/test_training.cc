@@ -232,6 +232,11 @@ TEST(Training, CorruptOrForeignCheckpointsAreRefusedAndKept) {
   r = run(spec);
   EXPECT_EQ(r.code, kExitBadInput);
   EXPECT_NE(r.events.at(0).reason.find("belongs to another job"), std::string::npos) << r.events.at(0).reason;
+  spec.loss = Loss::rmcos;
+  spec.resume = false;  // a fresh start must not overwrite what the folder holds
+  r = run(spec);
+  EXPECT_EQ(r.code, kExitBadInput);
+  EXPECT_NE(r.events.at(0).reason.find("already holds a checkpoint"), std::string::npos) << r.events.at(0).reason;
 }
 
 // The trainer binary as the worker runs it: a real process, events on its stdout.

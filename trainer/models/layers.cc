@@ -88,12 +88,11 @@ ConvTranspose4x2Impl::ConvTranspose4x2Impl(int64_t in, int64_t out, bool with_bi
 
 torch::Tensor ConvTranspose4x2Impl::forward(const torch::Tensor& x) {
   const int64_t in = weight.size(0), out = weight.size(1);
-  // Phase (a, b) uses flipped taps a::2 and b::2: rows (3,1) for a = 0 and (2,0) for a = 1.
-  const auto flipped = weight.flip({2, 3});
-  std::vector<torch::Tensor> phases;
-  for (int64_t a = 0; a < 2; ++a)
-    for (int64_t b = 0; b < 2; ++b) phases.push_back(flipped.slice(2, a, 4, 2).slice(3, b, 4, 2));
-  const auto kernel = torch::stack(phases, 0).permute({0, 2, 1, 3, 4}).reshape({4 * out, in, 2, 2});
+  // Phase a takes kernel rows (3,1) for a = 0 and (2,0) for a = 1: after flipping, row
+  // 2u + a. So the flipped kernel viewed as (in, out, u, a, v, b) holds every phase's 2x2
+  // kernel, and one permutation lays them out as 4·out output channels ordered (a, b, out).
+  const auto kernel =
+      weight.flip({2, 3}).view({in, out, 2, 2, 2, 2}).permute({3, 5, 1, 0, 2, 4}).reshape({4 * out, in, 2, 2});
   auto y = InterleavePhases::apply(torch::conv2d(x, kernel, {}, 1, 1), out);
   return bias.defined() ? y + bias.view({1, -1, 1, 1}) : y;
 }
