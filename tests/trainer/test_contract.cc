@@ -100,6 +100,10 @@ TEST(JobSpec, ErrorsNameTheField) {
   EXPECT_NE(error_of(j).find("seed: must not be negative"), std::string::npos) << error_of(j);
 
   j = minimal();
+  j["train"] = {{"threads", 4294967297LL}};  // would wrap to 1 in an int
+  EXPECT_NE(error_of(j).find("train.threads: out of range"), std::string::npos) << error_of(j);
+
+  j = minimal();
   j["dataset"]["image_size"] = 32;
   EXPECT_NE(error_of(j).find("dataset.image_size"), std::string::npos) << error_of(j);
 

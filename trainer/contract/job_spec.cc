@@ -2,6 +2,7 @@
 
 #include <array>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <utility>
 
@@ -73,8 +74,17 @@ class Fields {
     } else if constexpr (std::is_integral_v<T>) {
       if (!v.is_number_integer()) fail(name(key), "must be an integer");
       if constexpr (std::is_unsigned_v<T>)
-        if (v.is_number_integer() && !v.is_number_unsigned() && v.get<int64_t>() < 0)
-          fail(name(key), "must not be negative");
+        if (!v.is_number_unsigned() && v.get<int64_t>() < 0) fail(name(key), "must not be negative");
+      // A value the field cannot hold would be silently truncated by the conversion.
+      const uint64_t max = uint64_t(std::numeric_limits<T>::max());
+      bool fits;
+      if (v.is_number_unsigned()) {
+        fits = v.get<uint64_t>() <= max;
+      } else {
+        const int64_t x = v.get<int64_t>();
+        fits = x >= 0 ? uint64_t(x) <= max : x >= int64_t(std::numeric_limits<T>::min());
+      }
+      if (!fits) fail(name(key), "out of range (" + v.dump() + ")");
     } else if constexpr (std::is_floating_point_v<T>) {
       if (!v.is_number()) fail(name(key), "must be a number");
     } else {

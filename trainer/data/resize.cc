@@ -88,27 +88,35 @@ Image resize_bilinear_pil(const Image& in, int out_w, int out_h) {
   return out;
 }
 
+// cv2 INTER_LINEAR's source of output index i: src = (i + 0.5)·scale − 0.5, clamped to the
+// image; returns the two neighbours and the weight of the second.
+namespace {
+struct LinearTap {
+  int first, second;
+  double weight;
+};
+LinearTap linear_tap(int i, double scale, int in_size) {
+  const double src = (i + 0.5) * scale - 0.5;
+  int first = int(std::floor(src));
+  double weight = src - first;
+  if (first < 0) { first = 0; weight = 0; }
+  if (first >= in_size - 1) { first = in_size - 1; weight = 0; }
+  return {first, std::min(first + 1, in_size - 1), weight};
+}
+}  // namespace
+
 Image resize_linear_cv(const Image& in, int out_w, int out_h) {
   Image out{out_w, out_h, in.channels, std::vector<uint8_t>(size_t(out_w) * out_h * in.channels)};
   const double sx = double(in.width) / out_w, sy = double(in.height) / out_h;
   for (int y = 0; y < out_h; ++y) {
-    double fy = (y + 0.5) * sy - 0.5;
-    int y0 = int(std::floor(fy));
-    double dy = fy - y0;
-    if (y0 < 0) { y0 = 0; dy = 0; }
-    if (y0 >= in.height - 1) { y0 = in.height - 1; dy = 0; }
-    const int y1 = std::min(y0 + 1, in.height - 1);
+    const LinearTap ty = linear_tap(y, sy, in.height);
     for (int x = 0; x < out_w; ++x) {
-      double fx = (x + 0.5) * sx - 0.5;
-      int x0 = int(std::floor(fx));
-      double dx = fx - x0;
-      if (x0 < 0) { x0 = 0; dx = 0; }
-      if (x0 >= in.width - 1) { x0 = in.width - 1; dx = 0; }
-      const int x1 = std::min(x0 + 1, in.width - 1);
+      const LinearTap tx = linear_tap(x, sx, in.width);
       for (int c = 0; c < in.channels; ++c) {
-        const double top = in.at(x0, y0, c) * (1 - dx) + in.at(x1, y0, c) * dx;
-        const double bottom = in.at(x0, y1, c) * (1 - dx) + in.at(x1, y1, c) * dx;
-        out.at(x, y, c) = uint8_t(std::clamp(std::lround(top * (1 - dy) + bottom * dy), 0L, 255L));
+        const double top = in.at(tx.first, ty.first, c) * (1 - tx.weight) + in.at(tx.second, ty.first, c) * tx.weight;
+        const double bottom =
+            in.at(tx.first, ty.second, c) * (1 - tx.weight) + in.at(tx.second, ty.second, c) * tx.weight;
+        out.at(x, y, c) = uint8_t(std::clamp(std::lround(top * (1 - ty.weight) + bottom * ty.weight), 0L, 255L));
       }
     }
   }
