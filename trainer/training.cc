@@ -43,6 +43,14 @@ class Training {
   Training(const JobSpec& spec, std::ostream& out, const RunHooks& hooks) : spec_(spec), out_(out), hooks_(hooks) {}
 
   int run();
+  // A failed event at the step reached so far.
+  int fail(const std::string& reason, bool retryable, int code) {
+    Event e = event(EventType::failed);
+    e.reason = reason;
+    e.retryable = retryable;
+    emit(out_, e);
+    return code;
+  }
 
  private:
   void load_data();
@@ -322,11 +330,9 @@ int Training::run() {
       epoch_order_ = torch::Tensor();
     }
     if (!std::isfinite(loss_d) || !std::isfinite(loss_g)) {
-      Event e = event(EventType::failed);
-      e.reason = "training diverged: non-finite loss at step " + std::to_string(step_) +
-                 " (loss_d " + std::to_string(loss_d) + ", loss_g " + std::to_string(loss_g) + ")";
-      emit(out_, e);
-      return kExitFailed;
+      return fail("training diverged: non-finite loss at step " + std::to_string(step_) + " (loss_d " +
+                      std::to_string(loss_d) + ", loss_g " + std::to_string(loss_g) + ")",
+                  false, kExitFailed);
     }
     loss_d_sum_ += loss_d;
     loss_g_sum_ += loss_g;
@@ -356,24 +362,15 @@ void request_stop() { g_stop_requested.store(true); }
 
 int run_job(const JobSpec& spec, std::ostream& events, const RunHooks& hooks) {
   g_stop_requested.store(false);
-  auto fail = [&](const std::string& reason, bool retryable, int code) {
-    Event e;
-    e.type = EventType::failed;
-    e.job_id = spec.job_id;
-    e.reason = reason;
-    e.retryable = retryable;
-    emit(events, e);
-    return code;
-  };
+  Training training(spec, events, hooks);
   try {
-    Training training(spec, events, hooks);
     return training.run();
   } catch (const BadInput& e) {
-    return fail(e.what(), false, kExitBadInput);
+    return training.fail(e.what(), false, kExitBadInput);
   } catch (const c10::Error& e) {
-    return fail(std::string("LibTorch error: ") + e.what_without_backtrace(), true, kExitFailed);
+    return training.fail(std::string("LibTorch error: ") + e.what_without_backtrace(), true, kExitFailed);
   } catch (const std::exception& e) {
-    return fail(e.what(), true, kExitFailed);
+    return training.fail(e.what(), true, kExitFailed);
   }
 }
 
