@@ -38,6 +38,12 @@ void set_requires_grad(torch::nn::Module& m, bool on) {
   for (auto& p : m.parameters()) p.set_requires_grad(on);
 }
 
+// Drops the gradients instead of zero-filling them, so backward writes them directly rather
+// than adding to zeros (the same values, one pass less over every parameter).
+void clear_grads(torch::nn::Module& m) {
+  for (auto& p : m.parameters()) p.mutable_grad().reset();
+}
+
 class Training {
  public:
   Training(const JobSpec& spec, std::ostream& out, const RunHooks& hooks) : spec_(spec), out_(out), hooks_(hooks) {}
@@ -155,7 +161,7 @@ std::pair<double, double> Training::iteration(const torch::Tensor& indices) {
   const LossParams params{spec_.margin, spec_.scale};
 
   set_requires_grad(*d_, true);
-  opt_d_->zero_grad();
+  clear_grads(*d_);
   const auto c_real = d_->forward(real_batch(indices, false));
   torch::Tensor fake;
   {
@@ -168,7 +174,7 @@ std::pair<double, double> Training::iteration(const torch::Tensor& indices) {
   opt_d_->step();
 
   set_requires_grad(*d_, false);
-  opt_g_->zero_grad();
+  clear_grads(*g_);
   const auto c_fake_g = d_->forward(g_->forward(torch::randn({b, kLatentDim}, rng_)));
   torch::Tensor c_real_g;
   if (is_relativistic(spec_.loss)) {

@@ -69,10 +69,12 @@ TEST(Models, InitializationFollowsWeightsInit) {
 TEST(ConvTranspose4x2, EqualsConvTranspose2dWithGradients) {
   torch::manual_seed(4);
   ConvTranspose4x2 layer(6, 5, true);
-  const auto x = torch::randn({3, 6, 5, 7}, torch::kDouble).requires_grad_();
   layer->to(torch::kDouble);
+  const auto x = torch::randn({3, 6, 5, 7}, torch::kDouble).requires_grad_();
   const auto y = layer->forward(x);
-  const auto w_ref = layer->weight.detach().clone().requires_grad_();
+  const auto w_ref = to_pytorch_layout(layer->weight.detach()).requires_grad_();
+  ASSERT_EQ(w_ref.sizes(), (std::vector<int64_t>{6, 5, 4, 4}));
+  EXPECT_TRUE(torch::equal(from_pytorch_layout(w_ref.detach()), layer->weight.detach()));
   const auto b_ref = layer->bias.detach().clone().requires_grad_();
   const auto x_ref = x.detach().clone().requires_grad_();
   const auto y_ref = torch::conv_transpose2d(x_ref, w_ref, b_ref, 2, 1);
@@ -82,8 +84,17 @@ TEST(ConvTranspose4x2, EqualsConvTranspose2dWithGradients) {
   (y * upstream).sum().backward();
   (y_ref * upstream).sum().backward();
   EXPECT_TRUE(torch::allclose(x.grad(), x_ref.grad(), 1e-12, 1e-12));
-  EXPECT_TRUE(torch::allclose(layer->weight.grad(), w_ref.grad(), 1e-12, 1e-12));
+  EXPECT_TRUE(torch::allclose(to_pytorch_layout(layer->weight.grad()), w_ref.grad(), 1e-12, 1e-12));
   EXPECT_TRUE(torch::allclose(layer->bias.grad(), b_ref.grad(), 1e-12, 1e-12));
+}
+
+TEST(ConvTranspose4x2, LayoutConversionIsAPermutationOfTheTaps) {
+  // Phase (a, b) = (1, 0), output channel 2, input channel 3, tap (u, v) = (1, 1) holds the
+  // PyTorch kernel entry [3, 2, 3 − (2·1 + 1), 3 − (2·1 + 0)] = [3, 2, 0, 1].
+  const auto w = torch::arange(4 * 5 * 16, torch::kDouble).view({4, 5, 4, 4});
+  const auto phase = from_pytorch_layout(w);
+  EXPECT_EQ(phase[2 * 5 + 2][3][1][1].item<double>(), w[3][2][0][1].item<double>());
+  EXPECT_TRUE(torch::equal(to_pytorch_layout(phase), w));
 }
 
 TEST(ConvTransposeFromPoint, EqualsConvTranspose2dOnA1x1Input) {

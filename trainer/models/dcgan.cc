@@ -62,15 +62,15 @@ GeneratorImpl::GeneratorImpl(int image_size) : image_size_(image_size) {
 torch::Tensor GeneratorImpl::forward(const torch::Tensor& z) {
   const auto flat = z.reshape({-1, kLatentDim});
   if (image_size_ == 64) {
-    auto x = torch::relu(bn_[0]->forward(project_->forward(flat)));
+    auto x = bn_[0]->forward(project_->forward(flat)).relu_();
     for (size_t i = 0; i < up_.size(); ++i) {
       x = up_[i]->forward(x);
-      x = i + 1 < up_.size() ? torch::relu(bn_[i + 1]->forward(x)) : torch::tanh(x);
+      x = i + 1 < up_.size() ? bn_[i + 1]->forward(x).relu_() : torch::tanh(x);
     }
     return x;
   }
   auto x = dense_->forward(flat).view({-1, 512, base_, base_});
-  for (size_t i = 0; i < up_.size(); ++i) x = torch::relu(bn_[i]->forward(up_[i]->forward(x)));
+  for (size_t i = 0; i < up_.size(); ++i) x = bn_[i]->forward(up_[i]->forward(x)).relu_();
   return torch::tanh(out_conv_->forward(x));
 }
 
@@ -106,7 +106,10 @@ DiscriminatorImpl::DiscriminatorImpl(int image_size, bool cosine_head) {
 
 torch::Tensor DiscriminatorImpl::features(const torch::Tensor& x) {
   auto h = x;
-  for (auto& conv : convs_) h = torch::leaky_relu(conv->forward(h), slope_);
+  for (auto& conv : convs_) {
+    h = conv->forward(h);
+    torch::leaky_relu_(h, slope_);  // in place on the conv's fresh output
+  }
   return h.sum({2, 3});
 }
 

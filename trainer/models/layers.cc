@@ -81,19 +81,25 @@ torch::Tensor SpectralConv2dImpl::sigma() const {
   return torch::dot(u, torch::mv(weight_orig.view({weight_orig.size(0), -1}), v));
 }
 
+// Phase a uses kernel row 3 − (2u + a) at tap u: after flipping, row 2u + a. So the flipped
+// kernel viewed as (in, out, u, a, v, b) holds every phase's 2x2 kernel.
+torch::Tensor from_pytorch_layout(const torch::Tensor& weight) {
+  const int64_t in = weight.size(0), out = weight.size(1);
+  return weight.flip({2, 3}).view({in, out, 2, 2, 2, 2}).permute({3, 5, 1, 0, 2, 4}).reshape({4 * out, in, 2, 2});
+}
+
+torch::Tensor to_pytorch_layout(const torch::Tensor& phase_weight) {
+  const int64_t out = phase_weight.size(0) / 4, in = phase_weight.size(1);
+  return phase_weight.view({2, 2, out, in, 2, 2}).permute({3, 2, 4, 0, 5, 1}).reshape({in, out, 4, 4}).flip({2, 3});
+}
+
 ConvTranspose4x2Impl::ConvTranspose4x2Impl(int64_t in, int64_t out, bool with_bias) {
-  weight = register_parameter("weight", torch::empty({in, out, 4, 4}).normal_(0.0, 0.02));
+  weight = register_parameter("weight", torch::empty({4 * out, in, 2, 2}).normal_(0.0, 0.02));
   if (with_bias) bias = register_parameter("bias", default_bias(out, out * 16));
 }
 
 torch::Tensor ConvTranspose4x2Impl::forward(const torch::Tensor& x) {
-  const int64_t in = weight.size(0), out = weight.size(1);
-  // Phase a takes kernel rows (3,1) for a = 0 and (2,0) for a = 1: after flipping, row
-  // 2u + a. So the flipped kernel viewed as (in, out, u, a, v, b) holds every phase's 2x2
-  // kernel, and one permutation lays them out as 4·out output channels ordered (a, b, out).
-  const auto kernel =
-      weight.flip({2, 3}).view({in, out, 2, 2, 2, 2}).permute({3, 5, 1, 0, 2, 4}).reshape({4 * out, in, 2, 2});
-  auto y = InterleavePhases::apply(torch::conv2d(x, kernel, {}, 1, 1), out);
+  auto y = InterleavePhases::apply(torch::conv2d(x, weight, {}, 1, 1), weight.size(0) / 4);
   return bias.defined() ? y + bias.view({1, -1, 1, 1}) : y;
 }
 

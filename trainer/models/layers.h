@@ -24,15 +24,18 @@ TORCH_MODULE(SpectralConv2d);
 
 // ConvTranspose2d(in, out, 4, stride 2, padding 1), the upsampling layer of both generators.
 // LibTorch 1.13 runs it through slow_conv_transpose2d, a per-sample GEMM; this computes the
-// same function as one ordinary convolution (which LibTorch runs through oneDNN): each of
-// the four output phases (row parity a, column parity b) is a 2x2 convolution of the input
-// with taps (3,1) or (2,0) of the 4x4 kernel. Weight layout and initialization are PyTorch's.
+// same function as one ordinary convolution (which LibTorch runs through oneDNN): output
+// pixel (2i+a, 2j+b) is a 2x2 convolution of the input with kernel taps (3,1) for a = 0 and
+// (2,0) for a = 1 (likewise b). The parameter is stored in that phase layout,
+// [4·out, in, 2, 2] with channel (2a+b)·out + o, so no per-step re-layout is needed: Adam is
+// elementwise and the N(0, 0.02) init is i.i.d., so training is the same as with PyTorch's
+// [in, out, 4, 4] layout. to_pytorch_layout/from_pytorch_layout convert between the two.
 class ConvTranspose4x2Impl : public torch::nn::Module {
  public:
   ConvTranspose4x2Impl(int64_t in, int64_t out, bool bias);
   torch::Tensor forward(const torch::Tensor& x);
 
-  torch::Tensor weight, bias;  // weight [in, out, 4, 4] as torch.nn.ConvTranspose2d
+  torch::Tensor weight, bias;  // weight in the phase layout [4·out, in, 2, 2]
 };
 TORCH_MODULE(ConvTranspose4x2);
 
@@ -46,6 +49,10 @@ class ConvTransposeFromPointImpl : public torch::nn::Module {
   torch::Tensor weight;  // [in, out, 4, 4], no bias
 };
 TORCH_MODULE(ConvTransposeFromPoint);
+
+// The phase layout of ConvTranspose4x2 <-> torch.nn.ConvTranspose2d's [in, out, 4, 4].
+torch::Tensor to_pytorch_layout(const torch::Tensor& phase_weight);
+torch::Tensor from_pytorch_layout(const torch::Tensor& weight);
 
 // x / max(‖x‖₂, 1e-12) along `dim`, as torch.nn.functional.normalize.
 torch::Tensor l2_normalize(const torch::Tensor& x, int64_t dim);
