@@ -15,7 +15,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   gnuplot-nox
   dataset-fashion-mnist
-  python3 python3-torch python3-numpy
+  python3 python3-torch python3-numpy python3-scipy
 )
 
 missing=()
