@@ -9,9 +9,9 @@ packages=(
   libtorch-dev libopenblas0-pthread
   openmpi-bin libopenmpi-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libsqlite3-dev sqlite3
+  libsqlite3-dev sqlite3 libssl-dev
   libspdlog-dev libfmt-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev
-  libzip-dev libstb-dev zlib1g-dev
+  libzip-dev libstb-dev zlib1g-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   gnuplot-nox
   dataset-fashion-mnist

@@ -1,0 +1,110 @@
+#include "metrics/weights.h"
+
+#include <cmath>
+#include <fstream>
+#include <iterator>
+#include <vector>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <openssl/evp.h>
+
+namespace gansweep {
+namespace {
+
+std::vector<char> read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw WeightsError(path + ": cannot open the Inception weights file");
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+std::string sha256_hex(const std::vector<char>& bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < length; ++i) {
+    out += hex[digest[i] >> 4];
+    out += hex[digest[i] & 15];
+  }
+  return out;
+}
+
+// Every tensor the state dict holds, by pytorch-fid's names.
+std::vector<std::pair<std::string, torch::Tensor>> named_state(const FidInceptionImpl& net) {
+  std::vector<std::pair<std::string, torch::Tensor>> state;
+  for (const auto& p : net.named_parameters()) state.emplace_back(p.key(), p.value());
+  for (const auto& b : net.named_buffers())
+    if (b.key().find("num_batches_tracked") == std::string::npos) state.emplace_back(b.key(), b.value());
+  return state;
+}
+
+}  // namespace
+
+std::string sha256_file(const std::string& path) { return sha256_hex(read_all(path)); }
+
+void load_inception_weights(FidInceptionImpl& net, const std::string& path, const std::string& expected_sha256) {
+  const auto bytes = read_all(path);
+  if (!expected_sha256.empty()) {
+    const std::string actual = sha256_hex(bytes);
+    if (actual.compare(0, expected_sha256.size(), expected_sha256) != 0)
+      throw WeightsError(path + ": SHA-256 " + actual + " does not match the expected " + expected_sha256 +
+                         " (a different or damaged file)");
+  }
+  if (bytes.size() >= 2 && static_cast<unsigned char>(bytes[0]) == 0x80 && bytes[1] == 0x02)
+    throw WeightsError(path + ": a legacy (non-zip) torch.save file, which LibTorch cannot read. Convert it once with "
+                              "python3 -c \"import torch; torch.save(dict(torch.load('" + path +
+                       "')), 'inception-fid.pth')\" and use inception-fid.pth");
+  if (bytes.size() < 4 || bytes[0] != 'P' || bytes[1] != 'K')
+    throw WeightsError(path + ": not a zip-format torch.save file (" + std::to_string(bytes.size()) + " bytes)");
+  c10::IValue value;
+  try {
+    value = torch::pickle_load(bytes);
+  } catch (const c10::Error& e) {
+    throw WeightsError(path + ": unreadable state dict (truncated, or an OrderedDict; re-save it as a plain dict): " +
+                       e.what_without_backtrace());
+  }
+  if (!value.isGenericDict()) throw WeightsError(path + ": holds no dict of tensors");
+  const auto dict = value.toGenericDict();
+  torch::NoGradGuard no_grad;
+  for (auto& [name, tensor] : named_state(net)) {
+    const auto it = dict.find(name);
+    if (it == dict.end()) throw WeightsError(path + ": missing tensor '" + name + "'");
+    const auto loaded = it->value().toTensor();
+    if (loaded.sizes() != tensor.sizes())
+      throw WeightsError(path + ": tensor '" + name + "' has shape " + c10::str(loaded.sizes()) + ", expected " +
+                         c10::str(tensor.sizes()));
+    tensor.copy_(loaded);
+  }
+}
+
+void save_inception_weights(const FidInceptionImpl& net, const std::string& path) {
+  c10::Dict<std::string, torch::Tensor> dict;
+  for (const auto& [name, tensor] : named_state(net)) dict.insert(name, tensor.detach().clone());
+  const auto bytes = torch::pickle_save(dict);
+  std::ofstream out(path, std::ios::binary);
+  out.write(bytes.data(), std::streamsize(bytes.size()));
+  if (!out) throw WeightsError(path + ": cannot write");
+}
+
+void randomize_inception(FidInceptionImpl& net, uint64_t seed) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  torch::NoGradGuard no_grad;
+  for (auto& [name, tensor] : named_state(net)) {
+    auto ends_with = [&](const std::string& suffix) {
+      return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+    };
+    if (ends_with("conv.weight") || ends_with("fc.weight")) {
+      const double fan_in = double(tensor[0].numel());
+      tensor.copy_(torch::randn(tensor.sizes(), gen) * std::sqrt(2.0 / fan_in));
+    } else if (ends_with("running_var")) {
+      tensor.copy_(torch::rand(tensor.sizes(), gen) + 0.5);
+    } else if (ends_with("bn.weight")) {
+      tensor.copy_(torch::rand(tensor.sizes(), gen) * 0.5 + 0.75);
+    } else {  // bn.bias, running_mean, fc.bias
+      tensor.copy_(torch::randn(tensor.sizes(), gen) * 0.1);
+    }
+  }
+}
+
+}  // namespace gansweep
