@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -12,6 +13,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "metrics/evaluator.h"
+#include "metrics/npz.h"
+#include "metrics/weights.h"
 #include "trainer/contract/events.h"
 #include "trainer/data/image_set.h"
 #include "trainer/losses.h"
@@ -28,6 +32,7 @@ std::atomic<bool> g_stop_requested{false};
 
 constexpr int kGridImages = 64;  // the 8x8 sample grid
 constexpr uint64_t kGridSeedSalt = 0x5A4D'9E1E'2B0C'77F1ULL;
+constexpr uint64_t kEvalSeedSalt = 0x3C6E'F372'FE94'F82BULL;
 
 // Raised for errors that no retry can fix (bad spec, data, checkpoint).
 struct BadInput : std::runtime_error {
@@ -61,6 +66,8 @@ class Training {
  private:
   void load_data();
   void build_models();
+  void load_metrics();
+  torch::Tensor generate_samples(int64_t count);
   torch::Tensor real_batch(const torch::Tensor& indices, bool g_step) const;
   torch::Tensor random_indices();
   torch::Tensor next_indices();
@@ -84,6 +91,8 @@ class Training {
   std::unique_ptr<torch::optim::Adam> opt_g_, opt_d_;
   at::Generator rng_;     // all training randomness: batches, z
   torch::Tensor grid_z_;  // fixed latents of the sample grid
+  std::unique_ptr<FeatureExtractor> extractor_;  // set when the job measures FID/IS/KID
+  Reference reference_;
 
   int64_t step_ = 0, epoch_ = 0;
   int64_t batch_in_epoch_ = 0;
@@ -133,6 +142,48 @@ void Training::build_models() {
 
   steps_per_epoch_ = data_.count / spec_.train.batch_size;  // the last partial batch is dropped
   total_steps_ = t.schedule == Schedule::epochs ? t.epochs * steps_per_epoch_ : t.iterations;
+}
+
+// The backbone and the real-data reference, before any training: a bad weights or
+// statistics file fails the job at once.
+void Training::load_metrics() {
+  const MetricsSpec& m = spec_.metrics;
+  if (m.backbone == "none") return;
+  try {
+    EvaluatorConfig config;
+    config.weights = m.weights;
+    config.weights_sha256 = m.weights_sha256;
+    config.preprocess = m.preprocess == "pytorch-fid" ? Preprocess::pytorch_fid : Preprocess::tensorflow;
+    config.batch_size = m.batch_size;
+    extractor_ = std::make_unique<FeatureExtractor>(config);
+    if (!m.fid_reference.empty()) {
+      reference_ = Reference{read_stats_npz(m.fid_reference), torch::Tensor()};
+      return;
+    }
+    const int64_t n = m.reference_samples > 0 ? std::min(m.reference_samples, data_.count) : data_.count;
+    const char* home = std::getenv("HOME");
+    const std::string cache = !m.cache_dir.empty() ? m.cache_dir
+                              : home ? (fs::path(home) / ".cache" / "gansweep").string()
+                                     : (fs::path(spec_.output_dir) / "metrics-cache").string();
+    reference_ = real_reference(*extractor_, images_.narrow(0, 0, n), spec_.dataset.name, cache);
+  } catch (const WeightsError& e) {
+    throw BadInput(std::string("metrics.weights: ") + e.what());
+  } catch (const NpzError& e) {
+    throw BadInput(std::string("metrics: ") + e.what());
+  }
+}
+
+// `count` images as the reference generates them for FID/IS: batches of latents from a
+// generator of their own (seeded by the job and the step, so training randomness is
+// untouched), quantized to uint8 as save_image writes PNGs.
+torch::Tensor Training::generate_samples(int64_t count) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(spec_.seed ^ kEvalSeedSalt ^ uint64_t(step_));
+  std::vector<torch::Tensor> batches;
+  for (int64_t done = 0; done < count; done += spec_.metrics.batch_size) {
+    const int64_t n = std::min(spec_.metrics.batch_size, count - done);
+    batches.push_back(quantize_images(g_->forward(torch::randn({n, kLatentDim}, gen))));
+  }
+  return torch::cat(batches);
 }
 
 // ToTensor then Normalize(0.5, 0.5): (v/255 − 0.5)/0.5, in that order as torchvision.
@@ -200,11 +251,13 @@ void Training::evaluate() {
   fs::create_directories(dir);
   std::ostringstream name;
   name << "step_" << std::setw(8) << std::setfill('0') << step_ << ".png";
+  EvalMetrics metrics;
   {
     // The reference samples with G in train mode (BN on batch statistics); optional eval mode.
     torch::NoGradGuard no_grad;
     if (spec_.train.sample_in_eval_mode) g_->eval();
     write_sample_grid(g_->forward(grid_z_), 8, (dir / name.str()).string());
+    if (extractor_) metrics = evaluate_images(*extractor_, reference_, generate_samples(spec_.metrics.samples));
     g_->train();
   }
   Event e = event(EventType::eval);
@@ -213,7 +266,7 @@ void Training::evaluate() {
     e.loss_g = loss_g_sum_ / double(losses_counted_);
   }
   e.sample_grid = (dir / name.str()).string();
-  e.metrics = EvalMetrics{};
+  e.metrics = metrics;
   e.eval_seconds = std::chrono::duration<double>(Clock::now() - start).count();
   emit(out_, e);
   loss_d_sum_ = loss_g_sum_ = 0;
@@ -302,6 +355,7 @@ int Training::run() {
   fs::create_directories(spec_.output_dir);
   load_data();
   build_models();
+  load_metrics();
   const bool resumed = load_checkpoint();
 
   Event started = event(EventType::started);

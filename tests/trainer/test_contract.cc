@@ -104,6 +104,14 @@ TEST(JobSpec, ErrorsNameTheField) {
   EXPECT_NE(error_of(j).find("train.threads: out of range"), std::string::npos) << error_of(j);
 
   j = minimal();
+  j["metrics"] = {{"backbone", "inception"}};
+  EXPECT_NE(error_of(j).find("metrics.weights"), std::string::npos) << error_of(j);
+
+  j = minimal();
+  j["metrics"] = {{"backbone", "vgg"}};
+  EXPECT_NE(error_of(j).find("metrics.backbone: unknown backbone 'vgg'"), std::string::npos) << error_of(j);
+
+  j = minimal();
   j["dataset"]["image_size"] = 32;
   EXPECT_NE(error_of(j).find("dataset.image_size"), std::string::npos) << error_of(j);
 

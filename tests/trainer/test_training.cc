@@ -13,6 +13,8 @@
 #include <stb/stb_image.h>
 
 #include "fixtures.h"
+#include "metrics/evaluator.h"
+#include "metrics/weights.h"
 #include "trainer/contract/events.h"
 #include "trainer/training.h"
 
@@ -237,6 +239,46 @@ TEST(Training, CorruptOrForeignCheckpointsAreRefusedAndKept) {
   r = run(spec);
   EXPECT_EQ(r.code, kExitBadInput);
   EXPECT_NE(r.events.at(0).reason.find("already holds a checkpoint"), std::string::npos) << r.events.at(0).reason;
+}
+
+TEST(Training, EvaluationsMeasureFidIsAndKidWithTheInceptionBackbone) {
+  const std::string dir = testing::temp_dir("metrics-backbone");
+  FidInception net;
+  randomize_inception(*net, 5);
+  const std::string weights = dir + "/inception-random.pth";
+  save_inception_weights(*net, weights);
+
+  JobSpec spec = synthetic_job("metrics");
+  spec.train.iterations = 2;
+  spec.metrics.backbone = "inception";
+  spec.metrics.weights = weights;
+  spec.metrics.weights_sha256 = sha256_file(weights).substr(0, 8);
+  spec.metrics.samples = 20;
+  spec.metrics.batch_size = 10;
+  spec.metrics.reference_samples = 24;
+  spec.metrics.cache_dir = dir + "/cache";
+  const TrainingRun r = run(spec);
+  ASSERT_EQ(r.code, kExitFinished);
+  const Event* eval = r.last(EventType::eval);
+  ASSERT_TRUE(eval && eval->metrics);
+  const EvalMetrics& m = *eval->metrics;
+  EXPECT_EQ(m.backbone, kInceptionBackbone);
+  EXPECT_EQ(m.weights_sha256, sha256_file(weights));
+  EXPECT_EQ(m.samples, 20);
+  ASSERT_TRUE(m.fid && m.is_mean && m.is_std && m.kid_mean && m.kid_std);
+  EXPECT_TRUE(std::isfinite(*m.fid));
+  EXPECT_GT(*m.fid, 0.0);
+  EXPECT_GE(*m.is_mean, 1.0 - 1e-9);
+  EXPECT_LE(*m.is_mean, 1008.0);
+  // The real-data reference is cached for the next job on the same data and weights.
+  ASSERT_EQ(std::distance(fs::directory_iterator(dir + "/cache"), fs::directory_iterator()), 1);
+
+  spec.metrics.weights = dir + "/nowhere.pth";
+  spec.output_dir = testing::temp_dir("metrics-bad-weights");
+  const TrainingRun bad = run(spec);
+  EXPECT_EQ(bad.code, kExitBadInput);
+  ASSERT_EQ(bad.events.size(), 1u);
+  EXPECT_NE(bad.events[0].reason.find("metrics.weights"), std::string::npos) << bad.events[0].reason;
 }
 
 // The trainer binary as the worker runs it: a real process, events on its stdout.

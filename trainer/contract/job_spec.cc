@@ -234,9 +234,21 @@ JobSpec job_spec_from_json(const json& j) {
     m.get("samples", s.metrics.samples);
     require(s.metrics.samples > 0, "metrics.samples", "must be > 0");
     m.get("backbone", s.metrics.backbone);
-    require(s.metrics.backbone == "none", "metrics.backbone",
-            "'" + s.metrics.backbone + "' is not available in this build (valid: none)");
+    require(s.metrics.backbone == "none" || s.metrics.backbone == "inception", "metrics.backbone",
+            "unknown backbone '" + s.metrics.backbone + "' (valid: none, inception)");
     m.get("weights", s.metrics.weights);
+    require(s.metrics.backbone != "inception" || !s.metrics.weights.empty(), "metrics.weights",
+            "the inception backbone needs the path of its weights (docs/metrics.md)");
+    m.get("weights_sha256", s.metrics.weights_sha256);
+    m.get("fid_reference", s.metrics.fid_reference);
+    m.get("reference_samples", s.metrics.reference_samples);
+    require(s.metrics.reference_samples >= 0, "metrics.reference_samples", "must be >= 0 (0 = all)");
+    m.get("batch_size", s.metrics.batch_size);
+    require(s.metrics.batch_size > 0 && s.metrics.batch_size <= 10000, "metrics.batch_size", "must lie in [1, 10000]");
+    m.get("preprocess", s.metrics.preprocess);
+    require(s.metrics.preprocess == "tensorflow" || s.metrics.preprocess == "pytorch-fid", "metrics.preprocess",
+            "must be 'tensorflow' or 'pytorch-fid'");
+    m.get("cache_dir", s.metrics.cache_dir);
     m.reject_unknown();
   }
   top.reject_unknown();
@@ -289,7 +301,13 @@ json to_json(const JobSpec& s) {
           {"metrics",
            {{"samples", s.metrics.samples},
             {"backbone", s.metrics.backbone},
-            {"weights", s.metrics.weights}}},
+            {"weights", s.metrics.weights},
+            {"weights_sha256", s.metrics.weights_sha256},
+            {"fid_reference", s.metrics.fid_reference},
+            {"reference_samples", s.metrics.reference_samples},
+            {"batch_size", s.metrics.batch_size},
+            {"preprocess", s.metrics.preprocess},
+            {"cache_dir", s.metrics.cache_dir}}},
           {"output_dir", s.output_dir},
           {"resume", s.resume}};
 }

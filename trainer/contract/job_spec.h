@@ -51,11 +51,17 @@ struct TrainSpec {
   int threads = 0;              // intra-op threads; 0 = LibTorch's default
 };
 
-// Room for the metrics issue: what to compute at each evaluation.
+// What each evaluation measures (docs/job-spec.md, docs/metrics.md).
 struct MetricsSpec {
-  int64_t samples = 10000;
-  std::string backbone = "none";  // "none": no FID/IS/KID, only sample grids and losses
-  std::string weights;            // path of the backbone's weights
+  int64_t samples = 10000;            // generated images per evaluation (the paper: 10,000)
+  std::string backbone = "none";      // "none" (losses and sample grids only) or "inception"
+  std::string weights;                // inception: zip-format state dict with pytorch-fid's names
+  std::string weights_sha256;         // optional expected SHA-256 (or a prefix) of `weights`
+  std::string fid_reference;          // optional .npz with mu, sigma (e.g. TTUR's CIFAR-10 stats)
+  int64_t reference_samples = 0;      // real images for the reference statistics (0 = all)
+  int64_t batch_size = 100;           // generation and feature batch (the reference: 100)
+  std::string preprocess = "tensorflow";  // or "pytorch-fid" (its resize and scaling)
+  std::string cache_dir;              // real-data statistics cache; default ~/.cache/gansweep
 };
 
 struct JobSpec {
