@@ -9,7 +9,7 @@ packages=(
   libtorch-dev libopenblas0-pthread
   openmpi-bin libopenmpi-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libsqlite3-dev sqlite3 libssl-dev
+  libsqlite3-dev sqlite3
   libspdlog-dev libfmt-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev
   libzip-dev libstb-dev zlib1g-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
