@@ -1,0 +1,19 @@
+// fid-random-weights OUT.pth [SEED]: a FID Inception weights file with random weights and
+// plausible BatchNorm statistics, for tests and demos on machines without the real file.
+// Metrics computed with it are labelled by its hash and are not comparable to published FIDs.
+#include <iostream>
+#include <string>
+
+#include "metrics/weights.h"
+
+int main(int argc, char** argv) {
+  if (argc < 2 || argc > 3) {
+    std::cerr << "usage: fid-random-weights OUT.pth [SEED]\n";
+    return 2;
+  }
+  gansweep::FidInception net;
+  gansweep::randomize_inception(*net, argc == 3 ? std::stoull(argv[2]) : 0);
+  gansweep::save_inception_weights(*net, argv[1]);
+  std::cout << argv[1] << " sha256 " << gansweep::sha256_file(argv[1]) << "\n";
+  return 0;
+}
