@@ -24,9 +24,13 @@ for line in sys.stdin:
               f"{e['iterations_per_second']:.2f} it/s", flush=True)
         summary["it_per_s"] = e["iterations_per_second"]
     elif kind == "eval":
-        print(f"{where}  eval: mean loss_D {e['loss_d']:.4f}  mean loss_G {e['loss_g']:.4f}  "
+        m = e["metrics"]
+        scores = "" if m["fid"] is None else f"FID {m['fid']:.3f}  IS {m['is_mean']:.3f}  KID {m['kid_mean']:.4f}  "
+        print(f"{where}  eval: {scores}mean loss_D {e['loss_d']:.4f}  mean loss_G {e['loss_g']:.4f}  "
               f"samples {e['sample_grid']}", flush=True)
         summary.update(epoch=e["epoch"], loss_d=e["loss_d"], loss_g=e["loss_g"], grid=e["sample_grid"])
+        if m["fid"] is not None:
+            summary.update(fid=m["fid"], backbone=m["backbone"], kid=m["kid_mean"], **{"is": m["is_mean"]})
     elif kind == "finished":
         summary["status"] = "finished"
     elif kind == "failed":

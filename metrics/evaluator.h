@@ -1,5 +1,6 @@
 // FID, IS and KID of generated images against a dataset, as the trainer's evaluations and
-// the `fid` command compute them (shared/reference/metrics.md).
+// the `fid` command compute them (shared/reference/metrics.md), with either backbone: the
+// paper's FID Inception, or the offline classifier (metrics/classifier.h).
 #pragma once
 
 #include <memory>
@@ -13,27 +14,42 @@
 
 namespace gansweep {
 
-// The name every stored metric carries, so numbers from different networks never mix.
+// The name every stored Inception metric carries, so numbers from different networks never mix.
 constexpr const char* kInceptionBackbone = "inception-v3-fid-2015-12-05";
 
-struct EvaluatorConfig {
-  std::string weights;              // zip-format state dict (metrics/weights.h)
-  std::string weights_sha256;       // optional expected hash or prefix
+struct BackboneOutput {
+  torch::Tensor features;  // (N, d): FID and KID
+  torch::Tensor logits;    // (N, C): IS (softmax over C classes)
+};
+
+// A feature network with its weights, loaded once. Its name and weights hash label every
+// metric it produces.
+class Backbone {
+ public:
+  virtual ~Backbone() = default;
+  // Features and logits of uint8 images (N, 3, H, W), in batches.
+  virtual BackboneOutput extract(const torch::Tensor& images) const = 0;
+  virtual std::string name() const = 0;
+  virtual std::string weights_sha256() const = 0;
+};
+
+struct InceptionConfig {
+  std::string weights;         // zip-format state dict (metrics/weights.h)
+  std::string weights_sha256;  // optional expected hash or prefix
   Preprocess preprocess = Preprocess::tensorflow;
   int64_t batch_size = 100;
 };
 
-// The network and its weights, loaded once.
-class FeatureExtractor {
+// The FID Inception: pool3 features (2048) and unbiased logits (1008).
+class InceptionBackbone : public Backbone {
  public:
-  explicit FeatureExtractor(const EvaluatorConfig& config);
-  // pool3 features (N, 2048) and unbiased logits (N, 1008) of uint8 images (N, 3, H, W).
-  InceptionOutput extract(const torch::Tensor& images) const;
-  const std::string& weights_sha256() const { return sha256_; }
-  std::string preprocess_name() const;
+  explicit InceptionBackbone(const InceptionConfig& config);
+  BackboneOutput extract(const torch::Tensor& images) const override;
+  std::string name() const override;  // kInceptionBackbone, plus "/pytorch-fid" for that preprocessing
+  std::string weights_sha256() const override { return sha256_; }
 
  private:
-  EvaluatorConfig config_;
+  InceptionConfig config_;
   mutable FidInception net_;  // forward in eval mode changes no state
   std::string sha256_;
 };
@@ -45,13 +61,12 @@ struct Reference {
 };
 
 // Computes the reference of `real` (uint8 N x 3 x H x W), or loads it from
-// `cache_dir/<key>.npz` when an earlier run cached it; the key names the dataset, the image
-// count, the weights hash and the preprocessing.
-Reference real_reference(const FeatureExtractor& extractor, const torch::Tensor& real, const std::string& dataset,
+// `cache_dir/real-<key>.npz` when an earlier run cached it; the key names the dataset, the
+// image count, the backbone and its weights hash.
+Reference real_reference(const Backbone& backbone, const torch::Tensor& real, const std::string& dataset,
                          const std::string& cache_dir);
 
 // FID, IS (10 splits) and KID (100 subsets of min(1000, N)) of generated uint8 images.
-EvalMetrics evaluate_images(const FeatureExtractor& extractor, const Reference& reference,
-                            const torch::Tensor& generated);
+EvalMetrics evaluate_images(const Backbone& backbone, const Reference& reference, const torch::Tensor& generated);
 
 }  // namespace gansweep

@@ -46,9 +46,9 @@ torch::Tensor read_image_folder(const std::string& folder) {
   return torch::stack(images);
 }
 
-void report(const std::string& metric, double value, const std::string& label, const FeatureExtractor& net) {
+void report(const std::string& metric, double value, const std::string& label, const Backbone& net) {
   std::cout << label << ": " << value << "\n"
-            << nlohmann::json{{"metric", metric}, {"value", value}, {"backbone", kInceptionBackbone},
+            << nlohmann::json{{"metric", metric}, {"value", value}, {"backbone", net.name()},
                               {"weights_sha256", net.weights_sha256()}}
                    .dump()
             << "\n";
@@ -77,40 +77,39 @@ int main(int argc, char** argv) {
   if (threads > 0) torch::set_num_threads(threads);
 
   try {
-    EvaluatorConfig config{weights, sha256, preprocess == "pytorch-fid" ? Preprocess::pytorch_fid : Preprocess::tensorflow,
-                           batch_size};
-    const FeatureExtractor net(config);
+    const InceptionBackbone net(InceptionConfig{
+        weights, sha256, preprocess == "pytorch-fid" ? Preprocess::pytorch_fid : Preprocess::tensorflow, batch_size});
     if (inputs.size() != 2) throw std::runtime_error("two inputs are needed");
     if (save_stats) {
-      write_stats_npz(inputs[1], feature_stats(net.extract(read_image_folder(inputs[0])).pool3));
+      write_stats_npz(inputs[1], feature_stats(net.extract(read_image_folder(inputs[0])).features));
       std::cout << "statistics of " << inputs[0] << " written to " << inputs[1] << "\n";
       return 0;
     }
     std::vector<FeatureStats> stats;
-    std::vector<InceptionOutput> features;
+    std::vector<BackboneOutput> features;
     for (const auto& input : inputs) {
       if (is_npz(input)) {
         stats.push_back(read_stats_npz(input));
         features.push_back({});
       } else {
         features.push_back(net.extract(read_image_folder(input)));
-        stats.push_back(feature_stats(features.back().pool3));
+        stats.push_back(feature_stats(features.back().features));
       }
     }
     const auto fid = frechet_distance(stats[0], stats[1]);
     if (!fid.warning.empty()) std::cerr << "fid: warning: " << fid.warning << "\n";
     report("fid", fid.distance, "FID", net);
     if (want_is) {
-      if (!features[0].logits_unbiased.defined()) throw std::runtime_error("--is needs images as the first input");
-      const auto is = inception_score(features[0].logits_unbiased, 10);
+      if (!features[0].logits.defined()) throw std::runtime_error("--is needs images as the first input");
+      const auto is = inception_score(features[0].logits, 10);
       report("is_mean", is.mean, "IS", net);
       report("is_std", is.std, "IS std", net);
     }
     if (want_kid) {
-      if (!features[0].pool3.defined() || !features[1].pool3.defined())
+      if (!features[0].features.defined() || !features[1].features.defined())
         throw std::runtime_error("--kid needs two folders of images");
-      const int64_t subset = std::min<int64_t>({1000, features[0].pool3.size(0), features[1].pool3.size(0)});
-      const auto kid = kernel_inception_distance(features[1].pool3, features[0].pool3, 100, subset);
+      const int64_t subset = std::min<int64_t>({1000, features[0].features.size(0), features[1].features.size(0)});
+      const auto kid = kernel_inception_distance(features[1].features, features[0].features, 100, subset);
       report("kid_mean", kid.mean, "KID", net);
       report("kid_std", kid.std, "KID std", net);
     }

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "metrics/classifier.h"
 #include "metrics/evaluator.h"
 #include "metrics/npz.h"
 #include "metrics/weights.h"
@@ -91,7 +92,7 @@ class Training {
   std::unique_ptr<torch::optim::Adam> opt_g_, opt_d_;
   at::Generator rng_;     // all training randomness: batches, z
   torch::Tensor grid_z_;  // fixed latents of the sample grid
-  std::unique_ptr<FeatureExtractor> extractor_;  // set when the job measures FID/IS/KID
+  std::unique_ptr<Backbone> backbone_;  // set when the job measures FID/IS/KID
   Reference reference_;
 
   int64_t step_ = 0, epoch_ = 0;
@@ -149,23 +150,31 @@ void Training::build_models() {
 void Training::load_metrics() {
   const MetricsSpec& m = spec_.metrics;
   if (m.backbone == "none") return;
+  const char* home = std::getenv("HOME");
+  const std::string cache = !m.cache_dir.empty() ? m.cache_dir
+                            : home ? (fs::path(home) / ".cache" / "gansweep").string()
+                                   : (fs::path(spec_.output_dir) / "metrics-cache").string();
   try {
-    EvaluatorConfig config;
-    config.weights = m.weights;
-    config.weights_sha256 = m.weights_sha256;
-    config.preprocess = m.preprocess == "pytorch-fid" ? Preprocess::pytorch_fid : Preprocess::tensorflow;
-    config.batch_size = m.batch_size;
-    extractor_ = std::make_unique<FeatureExtractor>(config);
-    if (!m.fid_reference.empty()) {
-      reference_ = Reference{read_stats_npz(m.fid_reference), torch::Tensor()};
-      return;
+    if (m.backbone == "classifier") {
+      if (data_.labels.empty())
+        throw BadInput("metrics.backbone: the classifier backbone trains on the dataset's labels, and dataset " +
+                       spec_.dataset.name + " has none");
+      const auto labels = torch::tensor(data_.labels, torch::kLong);
+      backbone_ = std::make_unique<ClassifierBackbone>(images_, labels, spec_.dataset.name, cache);
+    } else {
+      InceptionConfig config;
+      config.weights = m.weights;
+      config.weights_sha256 = m.weights_sha256;
+      config.preprocess = m.preprocess == "pytorch-fid" ? Preprocess::pytorch_fid : Preprocess::tensorflow;
+      config.batch_size = m.batch_size;
+      backbone_ = std::make_unique<InceptionBackbone>(config);
+      if (!m.fid_reference.empty()) {
+        reference_ = Reference{read_stats_npz(m.fid_reference), torch::Tensor()};
+        return;
+      }
     }
     const int64_t n = m.reference_samples > 0 ? std::min(m.reference_samples, data_.count) : data_.count;
-    const char* home = std::getenv("HOME");
-    const std::string cache = !m.cache_dir.empty() ? m.cache_dir
-                              : home ? (fs::path(home) / ".cache" / "gansweep").string()
-                                     : (fs::path(spec_.output_dir) / "metrics-cache").string();
-    reference_ = real_reference(*extractor_, images_.narrow(0, 0, n), spec_.dataset.name, cache);
+    reference_ = real_reference(*backbone_, images_.narrow(0, 0, n), spec_.dataset.name, cache);
   } catch (const WeightsError& e) {
     throw BadInput(std::string("metrics.weights: ") + e.what());
   } catch (const NpzError& e) {
@@ -257,7 +266,7 @@ void Training::evaluate() {
     torch::NoGradGuard no_grad;
     if (spec_.train.sample_in_eval_mode) g_->eval();
     write_sample_grid(g_->forward(grid_z_), 8, (dir / name.str()).string());
-    if (extractor_) metrics = evaluate_images(*extractor_, reference_, generate_samples(spec_.metrics.samples));
+    if (backbone_) metrics = evaluate_images(*backbone_, reference_, generate_samples(spec_.metrics.samples));
     g_->train();
   }
   Event e = event(EventType::eval);

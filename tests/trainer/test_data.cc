@@ -109,6 +109,9 @@ TEST(Idx, ReadsTheRealFashionMnistFiles) {
   ASSERT_TRUE(fs::exists(dir + "/train-images-idx3-ubyte.gz")) << "install the Debian package dataset-fashion-mnist";
   const ImageSet all = read_idx(dir, 0);
   EXPECT_EQ(all.count, 60000);
+  ASSERT_EQ(all.labels.size(), 60000u);  // from train-labels-idx1-ubyte.gz
+  EXPECT_EQ(all.labels[0], 9);           // the first training image is an ankle boot
+  EXPECT_EQ(*std::max_element(all.labels.begin(), all.labels.end()), 9);
   const ImageSet test = read_idx(dir + "/t10k-images-idx3-ubyte.gz", 1000);
   EXPECT_EQ(test.count, 1000);
   // Fashion-MNIST: dark backgrounds, bright garments. Corners are black in nearly every image.
@@ -128,6 +131,7 @@ TEST(Cifar10, ReadsRecordsAsNchwAndValidates) {
                                                     testing::cifar_records({1, 2, 3}));
   const ImageSet set = read_cifar10(dir, 0);
   ASSERT_EQ(set.count, 15);
+  EXPECT_EQ(set.labels, (std::vector<int64_t>{1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3}));
   EXPECT_EQ(set.image(1)[(2 * 32 + 4) * 32 + 5], (1 + 14 + 12 + 5) % 256);  // image 1, B, y 4, x 5
   EXPECT_EQ(read_cifar10(dir, 4).count, 4);
 

@@ -334,12 +334,21 @@ TEST(TrainerProcess, TrainsOnRealFashionMnistFiles) {
                                  {"path", "/usr/share/datasets/fashion-mnist"}, {"limit", 48}}},
                     {"loss", "ls"},
                     {"train", {{"epochs", 1}, {"batch_size", 16}, {"log_every", 1}}},
+                    {"metrics", {{"backbone", "classifier"}, {"samples", 40}, {"cache_dir", dir + "/cache"}}},
                     {"output_dir", dir + "/out"}};
   Process p({GANSWEEP_TRAINER_BINARY, "--job", write_job(job, dir)});
   EXPECT_EQ(p.wait(), 0);
   const TrainingRun r = parse(p.text);
   ASSERT_FALSE(r.events.empty());
   EXPECT_EQ(r.events.front().dataset_images, 48);
+  // The offline backbone, trained on the Fashion-MNIST labels, measures the evaluation.
+  const Event* eval = r.last(EventType::eval);
+  ASSERT_TRUE(eval && eval->metrics && eval->metrics->fid && eval->metrics->is_mean && eval->metrics->kid_mean);
+  EXPECT_EQ(eval->metrics->backbone, "classifier/fashion-mnist");
+  EXPECT_EQ(eval->metrics->samples, 40);
+  EXPECT_GT(*eval->metrics->fid, 0.0);
+  EXPECT_GE(*eval->metrics->is_mean, 1.0 - 1e-9);
+  EXPECT_LE(*eval->metrics->is_mean, 10.0);
   EXPECT_EQ(r.losses.size(), 3u);
   EXPECT_EQ(r.events.back().type, EventType::finished);
   EXPECT_EQ(r.events.back().epoch, 1);

@@ -234,8 +234,8 @@ JobSpec job_spec_from_json(const json& j) {
     m.get("samples", s.metrics.samples);
     require(s.metrics.samples > 0, "metrics.samples", "must be > 0");
     m.get("backbone", s.metrics.backbone);
-    require(s.metrics.backbone == "none" || s.metrics.backbone == "inception", "metrics.backbone",
-            "unknown backbone '" + s.metrics.backbone + "' (valid: none, inception)");
+    require(s.metrics.backbone == "none" || s.metrics.backbone == "inception" || s.metrics.backbone == "classifier",
+            "metrics.backbone", "unknown backbone '" + s.metrics.backbone + "' (valid: none, inception, classifier)");
     m.get("weights", s.metrics.weights);
     require(s.metrics.backbone != "inception" || !s.metrics.weights.empty(), "metrics.weights",
             "the inception backbone needs the path of its weights (docs/metrics.md)");

@@ -54,7 +54,7 @@ struct TrainSpec {
 // What each evaluation measures (docs/job-spec.md, docs/metrics.md).
 struct MetricsSpec {
   int64_t samples = 10000;            // generated images per evaluation (the paper: 10,000)
-  std::string backbone = "none";      // "none" (losses and sample grids only) or "inception"
+  std::string backbone = "none";      // "none" (losses and grids only), "inception" or "classifier" (offline)
   std::string weights;                // inception: zip-format state dict with pytorch-fid's names
   std::string weights_sha256;         // optional expected SHA-256 (or a prefix) of `weights`
   std::string fid_reference;          // optional .npz with mu, sigma (e.g. TTUR's CIFAR-10 stats)

@@ -30,6 +30,7 @@ ImageSet read_cifar10(const std::string& path, int64_t limit) {
                         " (CIFAR-10 labels are 0-9; is this the CIFAR-100 format?)");
       const auto* img = bytes.data() + i * kRecord + 1;
       set.pixels.insert(set.pixels.end(), img, img + kRecord - 1);
+      set.labels.push_back(label);
       ++set.count;
       if (limit > 0 && set.count >= limit) return set;
     }

@@ -11,6 +11,24 @@ uint32_t big_endian(const unsigned char* p) {
   return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
 }
 
+// The labels file that goes with an images file: the same name with "images-idx3" replaced
+// by "labels-idx1" (train-images-idx3-ubyte.gz -> train-labels-idx1-ubyte.gz).
+std::vector<int64_t> read_idx_labels(const std::string& images_file, int64_t count) {
+  const auto at = images_file.rfind("images-idx3");
+  if (at == std::string::npos) return {};
+  std::string file = images_file;
+  file.replace(at, 11, "labels-idx1");
+  if (!file_exists(file)) return {};
+  const auto bytes = read_file_bytes(file);
+  if (bytes.size() < 8 || big_endian(bytes.data()) != 0x00000801)
+    throw DataError(file + ": not an IDX label file (magic 0x801)");
+  const int64_t n = big_endian(bytes.data() + 4);
+  if (n < count || int64_t(bytes.size()) != 8 + n)
+    throw DataError(file + ": holds " + std::to_string(n) + " labels in " + std::to_string(bytes.size()) +
+                    " bytes, but " + std::to_string(count) + " images need one each (truncated or mismatched?)");
+  return std::vector<int64_t>(bytes.begin() + 8, bytes.begin() + 8 + count);
+}
+
 }  // namespace
 
 // IDX: magic 0x00000803 (unsigned bytes, 3 dimensions), then N, rows, cols (big endian), then
@@ -50,6 +68,7 @@ ImageSet read_idx(const std::string& path, int64_t limit) {
     uint8_t* dst = set.image(i);
     for (int c = 0; c < 3; ++c) std::copy(small.data.begin(), small.data.end(), dst + c * plane);
   }
+  set.labels = read_idx_labels(file, set.count);
   return set;
 }
 

@@ -7,6 +7,7 @@ void ImageSet::truncate(int64_t limit) {
   count = limit;
   pixels.resize(size_t(count * image_bytes()));
   pixels.shrink_to_fit();
+  if (!labels.empty()) labels.resize(size_t(count));
 }
 
 int image_size_for(const DatasetSpec& spec) {

@@ -1,3 +1,4 @@
+#include <filesystem>
 #include <string>
 
 #include "trainer/data/file_io.h"
@@ -32,6 +33,14 @@ ImageSet read_stl10(const std::string& path, int64_t limit) {
     for (int c = 0; c < 3; ++c)
       for (int y = 0; y < kOut; ++y)
         for (int x = 0; x < kOut; ++x) dst[(c * kOut + y) * kOut + x] = small.at(x, y, c);
+  }
+  // train_y.bin: one byte per image, classes 1-10.
+  const std::string label_file = (std::filesystem::path(file).parent_path() / "train_y.bin").string();
+  if (file_exists(label_file)) {
+    const auto labels = read_file_bytes(label_file);
+    if (int64_t(labels.size()) != n)
+      throw DataError(label_file + ": " + std::to_string(labels.size()) + " labels for " + std::to_string(n) + " images");
+    for (int64_t i = 0; i < set.count; ++i) set.labels.push_back(int64_t(labels[size_t(i)]) - 1);
   }
   return set;
 }
