@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cmath>
 #include <utility>
 
@@ -114,6 +115,18 @@ SELECT s.name AS sweep, s.version AS sweep_version, j.id AS job_id, j.key,
        m.step, m.epoch, m.name, m.value, m.backbone, m.samples
 FROM metrics m JOIN jobs j ON j.id = m.job_id JOIN sweeps s ON s.id = j.sweep_id;
 )sql"},
+    {2, R"sql(
+-- Scheduling: every-worker copies, the retry limit a copy starts with, the last error.
+ALTER TABLE jobs ADD COLUMN host TEXT;
+ALTER TABLE jobs ADD COLUMN replica_of INTEGER REFERENCES jobs(id);
+ALTER TABLE jobs ADD COLUMN retry_limit INTEGER;
+ALTER TABLE jobs ADD COLUMN last_error TEXT;
+ALTER TABLE attempts ADD COLUMN step INTEGER NOT NULL DEFAULT 0;
+-- At most one running attempt per job, whatever a caller does.
+CREATE UNIQUE INDEX attempts_one_running ON attempts(job_id) WHERE status = 'running';
+CREATE INDEX attempts_by_status ON attempts(status, lease_expires);
+UPDATE jobs SET retry_limit = retries_left;
+)sql"},
 };
 
 // A prepared statement that finalizes itself.
@@ -158,6 +171,10 @@ class Statement {
   }
 
   int64_t int_at(int column) { return sqlite3_column_int64(stmt_, column); }
+  std::optional<double> double_at(int column) {
+    if (sqlite3_column_type(stmt_, column) == SQLITE_NULL) return std::nullopt;
+    return sqlite3_column_double(stmt_, column);
+  }
   std::string text_at(int column) {
     const auto* text = sqlite3_column_text(stmt_, column);
     return text ? reinterpret_cast<const char*>(text) : "";
@@ -208,6 +225,51 @@ SweepInfo read_sweep_row(Statement& row) {
   info.status = row.text_at(5);
   info.created = row.text_at(6);
   return info;
+}
+
+// The caller holds the transaction.
+int64_t insert_metrics(sqlite3* db_, const std::vector<MetricRecord>& records) {
+  // ON CONFLICT names the one constraint a replay hits; unlike INSERT OR IGNORE it does not
+  // also swallow NOT NULL, CHECK or foreign-key failures.
+  Statement insert(db_,
+                   "INSERT INTO metrics(job_id, attempt_id, step, epoch, name, value, backbone, "
+                   "weights_sha256, samples) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                   "ON CONFLICT(job_id, step, name) DO NOTHING");
+  int64_t added = 0;
+  for (const auto& r : records) {
+    insert.reset();
+    insert.bind(1, r.job_id)
+        .bind(2, r.attempt_id)
+        .bind(3, r.step)
+        .bind(4, r.epoch)
+        .bind(5, r.name)
+        .bind(6, r.value)
+        .bind(7, r.backbone)
+        .bind(8, r.weights_sha256)
+        .bind(9, r.samples)
+        .step();
+    added += sqlite3_changes(db_);
+  }
+  return added;
+}
+
+constexpr const char* kJobColumns =
+    "id, sweep_id, key, spec, status, retries_left, priority, placement, gpus, host, last_error";
+
+JobInfo read_job_row(Statement& query) {
+  JobInfo job;
+  job.id = query.int_at(0);
+  job.sweep_id = query.int_at(1);
+  job.key = query.text_at(2);
+  job.spec_json = query.text_at(3);
+  job.status = query.text_at(4);
+  job.retries_left = int(query.int_at(5));
+  job.priority = int(query.int_at(6));
+  job.placement = query.text_at(7);
+  job.gpus = int(query.int_at(8));
+  job.host = query.text_at(9);
+  job.last_error = query.text_at(10);
+  return job;
 }
 
 constexpr const char* kSweepColumns = "id, name, version, content_hash, priority, status, created";
@@ -306,8 +368,8 @@ SubmitResult Store::submit_sweep(const Sweep& sweep, bool allow_new_version) {
       .step();
   const int64_t sweep_id = sqlite3_last_insert_rowid(db_);
 
-  Statement insert_job(db_, "INSERT INTO jobs(sweep_id, key, spec, retries_left, priority, placement, gpus) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?)");
+  Statement insert_job(db_, "INSERT INTO jobs(sweep_id, key, spec, retries_left, priority, placement, gpus, "
+                            "retry_limit) VALUES (?, ?, ?, ?, ?, ?, ?, ?4)");
   for (const auto& job : jobs) {
     insert_job.reset();
     insert_job.bind(1, sweep_id)
@@ -331,27 +393,7 @@ SubmitResult Store::submit_sweep(const Sweep& sweep, bool allow_new_version) {
 
 int64_t Store::record_metrics(const std::vector<MetricRecord>& records) {
   Transaction transaction(db_);
-  // ON CONFLICT names the one constraint a replay hits; unlike INSERT OR IGNORE it does not
-  // also swallow NOT NULL, CHECK or foreign-key failures.
-  Statement insert(db_,
-                   "INSERT INTO metrics(job_id, attempt_id, step, epoch, name, value, backbone, "
-                   "weights_sha256, samples) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                   "ON CONFLICT(job_id, step, name) DO NOTHING");
-  int64_t added = 0;
-  for (const auto& r : records) {
-    insert.reset();
-    insert.bind(1, r.job_id)
-        .bind(2, r.attempt_id)
-        .bind(3, r.step)
-        .bind(4, r.epoch)
-        .bind(5, r.name)
-        .bind(6, r.value)
-        .bind(7, r.backbone)
-        .bind(8, r.weights_sha256)
-        .bind(9, r.samples)
-        .step();
-    added += sqlite3_changes(db_);
-  }
+  const int64_t added = insert_metrics(db_, records);
   transaction.commit();
   return added;
 }
@@ -382,23 +424,340 @@ std::optional<SweepInfo> Store::get_sweep(const std::string& name, int version) 
 
 std::vector<JobInfo> Store::list_jobs(int64_t sweep_id) {
   std::vector<JobInfo> jobs;
-  Statement query(db_, "SELECT id, sweep_id, key, spec, status, retries_left, priority, placement, gpus "
-                       "FROM jobs WHERE sweep_id = ? ORDER BY id");
+  Statement query(db_, (std::string("SELECT ") + kJobColumns + " FROM jobs WHERE sweep_id = ? ORDER BY id").c_str());
   query.bind(1, sweep_id);
-  while (query.step()) {
-    JobInfo job;
-    job.id = query.int_at(0);
-    job.sweep_id = query.int_at(1);
-    job.key = query.text_at(2);
-    job.spec_json = query.text_at(3);
-    job.status = query.text_at(4);
-    job.retries_left = int(query.int_at(5));
-    job.priority = int(query.int_at(6));
-    job.placement = query.text_at(7);
-    job.gpus = int(query.int_at(8));
-    jobs.push_back(std::move(job));
-  }
+  while (query.step()) jobs.push_back(read_job_row(query));
   return jobs;
+}
+
+
+// ---- Scheduling -------------------------------------------------------------------------
+
+namespace {
+
+std::vector<int> devices_from_json(const std::string& text) {
+  std::vector<int> devices;
+  for (const auto& d : nlohmann::json::parse(text.empty() ? "[]" : text)) devices.push_back(d.get<int>());
+  return devices;
+}
+
+// SQLite's datetime text for a Unix time: the format of every time column.
+std::string sql_time(int64_t unix_seconds) {
+  return "datetime(" + std::to_string(unix_seconds) + ", 'unixepoch')";
+}
+
+// Ends a running attempt and moves its job on; `requeue` uses one retry unless `free_retry`.
+// Returns the job's new status. The caller holds the transaction.
+std::string end_attempt(sqlite3* db, int64_t attempt_id, const std::string& attempt_status,
+                        std::optional<int> exit_code, const std::string& last_error, bool requeue,
+                        bool free_retry, bool fail_now, int64_t now) {
+  Statement job(db, "SELECT j.id, j.status, j.retries_left FROM attempts a JOIN jobs j ON j.id = a.job_id "
+                    "WHERE a.id = ?");
+  job.bind(1, attempt_id).step();
+  const int64_t job_id = job.int_at(0);
+  const std::string job_status = job.text_at(1);
+  const int64_t retries_left = job.int_at(2);
+
+  std::string attempt_end = attempt_status;
+  std::string new_status;
+  int64_t new_retries = retries_left;
+  if (job_status == "cancelled") {
+    attempt_end = "cancelled";
+    new_status = "cancelled";
+  } else if (attempt_status == "done") {
+    new_status = "done";
+  } else if (fail_now) {
+    new_status = "failed";
+  } else if (requeue && free_retry) {
+    new_status = "queued";
+  } else if (requeue && retries_left > 0) {
+    new_status = "queued";
+    new_retries = retries_left - 1;
+  } else {
+    new_status = "failed";
+  }
+
+  Statement end(db, ("UPDATE attempts SET status = ?, exit_code = ?, last_error = ?, ended = " + sql_time(now) +
+                     ", lease_expires = NULL WHERE id = ?").c_str());
+  end.bind(1, attempt_end).bind(2, exit_code ? std::optional<int64_t>(*exit_code) : std::nullopt);
+  end.bind(3, last_error).bind(4, attempt_id).step();
+  Statement update(db, "UPDATE jobs SET status = ?, retries_left = ?, "
+                       "last_error = CASE WHEN ? = '' THEN last_error ELSE ? END WHERE id = ?");
+  const std::string error = attempt_end == "done" || attempt_end == "cancelled" ? "" : last_error;
+  update.bind(1, new_status).bind(2, new_retries).bind(3, error).bind(4, error).bind(5, job_id).step();
+  return new_status;
+}
+
+// The job of a running attempt; throws StaleAttemptError otherwise.
+int64_t running_attempt_job(sqlite3* db, int64_t attempt_id) {
+  Statement query(db, "SELECT job_id, status FROM attempts WHERE id = ?");
+  query.bind(1, attempt_id);
+  if (!query.step()) throw StaleAttemptError("attempt " + std::to_string(attempt_id) + " does not exist");
+  if (query.text_at(1) != "running")
+    throw StaleAttemptError("attempt " + std::to_string(attempt_id) + " is " + query.text_at(1) +
+                            ", no longer running: its report is refused");
+  return query.int_at(0);
+}
+
+}  // namespace
+
+std::optional<JobInfo> Store::get_job(int64_t job_id) {
+  Statement query(db_, (std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?").c_str());
+  query.bind(1, job_id);
+  if (!query.step()) return std::nullopt;
+  return read_job_row(query);
+}
+
+int64_t Store::register_worker(const WorkerRegistration& worker, int64_t now) {
+  if (worker.name.empty()) throw StoreError("a worker needs a name");
+  if (worker.host.empty()) throw StoreError("worker '" + worker.name + "' needs a host");
+  Transaction transaction(db_);
+  Statement upsert(db_, ("INSERT INTO workers(name, host, devices, cores, versions, last_heartbeat) "
+                         "VALUES (?, ?, ?, ?, ?, " + sql_time(now) + ") ON CONFLICT(name) DO UPDATE SET "
+                         "host = excluded.host, devices = excluded.devices, cores = excluded.cores, "
+                         "versions = excluded.versions, last_heartbeat = excluded.last_heartbeat").c_str());
+  upsert.bind(1, worker.name).bind(2, worker.host).bind(3, worker.devices_json);
+  upsert.bind(4, int64_t(worker.cores)).bind(5, worker.versions_json).step();
+  Statement id(db_, "SELECT id FROM workers WHERE name = ?");
+  id.bind(1, worker.name).step();
+  const int64_t worker_id = id.int_at(0);
+  transaction.commit();
+  return worker_id;
+}
+
+std::vector<WorkerInfo> Store::list_workers() {
+  std::vector<WorkerInfo> workers;
+  Statement query(db_, "SELECT w.id, w.name, w.host, w.devices, w.cores, w.versions, "
+                       "COALESCE(w.last_heartbeat, ''), "
+                       "(SELECT COUNT(*) FROM attempts a WHERE a.worker_id = w.id AND a.status = 'running') "
+                       "FROM workers w ORDER BY w.name");
+  while (query.step()) {
+    WorkerInfo info;
+    info.id = query.int_at(0);
+    info.registration.name = query.text_at(1);
+    info.registration.host = query.text_at(2);
+    info.registration.devices_json = query.text_at(3);
+    info.registration.cores = int(query.int_at(4));
+    info.registration.versions_json = query.text_at(5);
+    info.last_heartbeat = query.text_at(6);
+    info.running_attempts = query.int_at(7);
+    workers.push_back(std::move(info));
+  }
+  return workers;
+}
+
+std::optional<int64_t> Store::host_cooldown_until(const std::string& host, int64_t now) {
+  Statement recent(db_, "SELECT a.status, COALESCE(a.exit_code, -1), CAST(strftime('%s', a.ended) AS INTEGER) "
+                        "FROM attempts a JOIN workers w ON w.id = a.worker_id "
+                        "WHERE w.host = ? AND a.ended IS NOT NULL ORDER BY a.ended DESC, a.id DESC LIMIT 64");
+  recent.bind(1, host);
+  int64_t streak = 0, last_failure = 0;
+  while (recent.step()) {
+    const std::string status = recent.text_at(0);
+    if (status == "failed" && recent.int_at(1) == kExitBadInput) continue;
+    if (status != "failed" && status != "lost") break;
+    if (streak++ == 0) last_failure = recent.int_at(2);
+  }
+  if (streak < kFailureStreak) return std::nullopt;
+  const int64_t doublings = std::min<int64_t>(streak - kFailureStreak, 20);
+  const int64_t until = last_failure + std::min(kMaxCooldownSeconds, kCooldownSeconds << doublings);
+  if (until <= now) return std::nullopt;
+  return until;
+}
+
+std::optional<Lease> Store::acquire(int64_t worker_id, const std::vector<int>& free_devices,
+                                    int lease_seconds, int64_t now) {
+  Transaction transaction(db_);
+  Statement worker(db_, "SELECT host FROM workers WHERE id = ?");
+  worker.bind(1, worker_id);
+  if (!worker.step()) throw StoreError("unknown worker " + std::to_string(worker_id) + ": register first");
+  const std::string host = worker.text_at(0);
+  if (host_cooldown_until(host, now)) return std::nullopt;
+
+  // A device that one of this worker's running attempts holds is never handed out twice,
+  // whatever the worker believes is free.
+  std::vector<int> held;
+  Statement running(db_, "SELECT devices FROM attempts WHERE worker_id = ? AND status = 'running'");
+  running.bind(1, worker_id);
+  while (running.step())
+    for (int d : devices_from_json(running.text_at(0))) held.push_back(d);
+  std::vector<int> free;
+  for (int d : free_devices)
+    if (std::find(held.begin(), held.end(), d) == held.end() &&
+        std::find(free.begin(), free.end(), d) == free.end())
+      free.push_back(d);
+  if (free.empty()) return std::nullopt;
+
+  // every-worker jobs already pinned to another host get a copy for this one.
+  Statement replicate(db_,
+      "INSERT INTO jobs(sweep_id, key, spec, retries_left, retry_limit, priority, placement, gpus, host, replica_of, created) "
+      "SELECT o.sweep_id, o.key || '@' || ?1, json_set(o.spec, '$.job_id', o.key || '@' || ?1), "
+      "COALESCE(o.retry_limit, o.retries_left), COALESCE(o.retry_limit, o.retries_left), o.priority, "
+      "'every-worker', o.gpus, ?1, o.id, o.created "
+      "FROM jobs o JOIN sweeps s ON s.id = o.sweep_id "
+      "WHERE s.status = 'active' AND o.placement = 'every-worker' AND o.replica_of IS NULL "
+      "AND o.status != 'cancelled' AND o.host IS NOT NULL AND o.host != ?1 "
+      "AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.replica_of = o.id AND r.host = ?1)");
+  replicate.bind(1, host).step();
+
+  Statement pick(db_,
+      "SELECT j.id, j.key, j.spec, j.gpus FROM jobs j JOIN sweeps s ON s.id = j.sweep_id "
+      "WHERE j.status = 'queued' AND s.status = 'active' AND j.gpus <= ? AND (j.host IS NULL OR j.host = ?) "
+      "ORDER BY s.priority DESC, s.created, s.id, j.created, j.id LIMIT 1");
+  pick.bind(1, int64_t(free.size())).bind(2, host);
+  if (!pick.step()) {
+    transaction.commit();  // keeps the copies made above
+    return std::nullopt;
+  }
+  Lease lease;
+  lease.job_id = pick.int_at(0);
+  lease.job_key = pick.text_at(1);
+  lease.spec_json = pick.text_at(2);
+  lease.devices.assign(free.begin(), free.begin() + pick.int_at(3));
+  lease.lease_expires = now + lease_seconds;
+
+  nlohmann::json devices = lease.devices;
+  Statement insert(db_, ("INSERT INTO attempts(job_id, worker_id, devices, lease_expires, started) "
+                         "VALUES (?, ?, ?, " + sql_time(lease.lease_expires) + ", " + sql_time(now) + ")").c_str());
+  insert.bind(1, lease.job_id).bind(2, worker_id).bind(3, devices.dump()).step();
+  lease.attempt_id = sqlite3_last_insert_rowid(db_);
+  Statement mark(db_, "UPDATE jobs SET status = 'running', "
+                      "host = CASE WHEN placement = 'every-worker' THEN ? ELSE host END WHERE id = ?");
+  mark.bind(1, host).bind(2, lease.job_id).step();
+  transaction.commit();
+  return lease;
+}
+
+HeartbeatResult Store::heartbeat(int64_t worker_id, const std::vector<int64_t>& attempt_ids,
+                                 int lease_seconds, int64_t now) {
+  HeartbeatResult result;
+  result.lease_expires = now + lease_seconds;
+  Transaction transaction(db_);
+  Statement seen(db_, ("UPDATE workers SET last_heartbeat = " + sql_time(now) + " WHERE id = ?").c_str());
+  seen.bind(1, worker_id).step();
+  if (sqlite3_changes(db_) == 0) throw StoreError("unknown worker " + std::to_string(worker_id) + ": register first");
+  Statement state(db_, "SELECT a.worker_id, a.status, j.status FROM attempts a JOIN jobs j ON j.id = a.job_id "
+                       "WHERE a.id = ?");
+  Statement extend(db_, ("UPDATE attempts SET lease_expires = " + sql_time(result.lease_expires) +
+                         " WHERE id = ?").c_str());
+  for (int64_t id : attempt_ids) {
+    state.reset();
+    state.bind(1, id);
+    const bool current = state.step() && state.int_at(0) == worker_id && state.text_at(1) == "running" &&
+                         state.text_at(2) == "running";
+    if (!current) {
+      result.stop.push_back(id);
+      continue;
+    }
+    extend.reset();
+    extend.bind(1, id).step();
+    result.extended.push_back(id);
+  }
+  transaction.commit();
+  return result;
+}
+
+int64_t Store::renew_running_leases(int lease_seconds, int64_t now) {
+  Statement renew(db_, ("UPDATE attempts SET lease_expires = " + sql_time(now + lease_seconds) +
+                        " WHERE status = 'running'").c_str());
+  renew.step();  // one statement: atomic on its own
+  return sqlite3_changes(db_);
+}
+
+std::vector<int64_t> Store::reap_expired(int64_t now) {
+  Transaction transaction(db_);
+  std::vector<std::pair<int64_t, std::string>> expired;
+  Statement query(db_, ("SELECT a.id, w.name FROM attempts a JOIN workers w ON w.id = a.worker_id "
+                        "WHERE a.status = 'running' AND a.lease_expires < " + sql_time(now) + " ORDER BY a.id").c_str());
+  while (query.step()) expired.emplace_back(query.int_at(0), query.text_at(1));
+  std::vector<int64_t> reaped;
+  for (const auto& [attempt_id, worker] : expired) {
+    end_attempt(db_, attempt_id, "lost", std::nullopt,
+                "lease expired: worker '" + worker + "' stopped heartbeating", /*requeue=*/true,
+                /*free_retry=*/false, /*fail_now=*/false, now);
+    reaped.push_back(attempt_id);
+  }
+  transaction.commit();
+  return reaped;
+}
+
+std::string Store::finish_attempt(int64_t attempt_id, int exit_code, const std::string& last_error, int64_t now) {
+  Transaction transaction(db_);
+  running_attempt_job(db_, attempt_id);
+  std::string status;
+  if (exit_code == kExitFinished)
+    status = end_attempt(db_, attempt_id, "done", exit_code, "", false, false, false, now);
+  else if (exit_code == kExitPreempted)
+    status = end_attempt(db_, attempt_id, "preempted", exit_code, last_error, true, true, false, now);
+  else
+    status = end_attempt(db_, attempt_id, "failed", exit_code, last_error, true, false,
+                         /*fail_now=*/exit_code == kExitBadInput, now);
+  transaction.commit();
+  return status;
+}
+
+int64_t Store::report_progress(int64_t attempt_id, int64_t step, std::vector<MetricRecord> records) {
+  Transaction transaction(db_);
+  const int64_t job_id = running_attempt_job(db_, attempt_id);
+  Statement progress(db_, "UPDATE attempts SET step = MAX(step, ?) WHERE id = ?");
+  progress.bind(1, step).bind(2, attempt_id).step();
+  for (auto& r : records) {
+    r.job_id = job_id;
+    r.attempt_id = attempt_id;
+  }
+  const int64_t added = insert_metrics(db_, records);
+  transaction.commit();
+  return added;
+}
+
+int64_t Store::cancel_sweep(int64_t sweep_id) {
+  Transaction transaction(db_);
+  Statement sweep(db_, "UPDATE sweeps SET status = 'cancelled' WHERE id = ?");
+  sweep.bind(1, sweep_id).step();
+  if (sqlite3_changes(db_) == 0) throw StoreError("no sweep with id " + std::to_string(sweep_id));
+  Statement jobs(db_, "UPDATE jobs SET status = 'cancelled' WHERE sweep_id = ? AND status IN ('queued', 'running')");
+  jobs.bind(1, sweep_id).step();
+  const int64_t cancelled = sqlite3_changes(db_);
+  transaction.commit();
+  return cancelled;
+}
+
+int64_t Store::cancel_job(int64_t job_id) {
+  Transaction transaction(db_);
+  if (!get_job(job_id)) throw StoreError("no job with id " + std::to_string(job_id));
+  Statement job(db_, "UPDATE jobs SET status = 'cancelled' WHERE id = ? AND status IN ('queued', 'running')");
+  job.bind(1, job_id).step();
+  const int64_t cancelled = sqlite3_changes(db_);
+  transaction.commit();
+  return cancelled;
+}
+
+std::vector<AttemptInfo> Store::list_attempts(int64_t job_id) {
+  std::vector<AttemptInfo> attempts;
+  Statement query(db_, "SELECT id, job_id, worker_id, devices, status, exit_code, COALESCE(last_error, ''), step "
+                       "FROM attempts WHERE job_id = ? ORDER BY id");
+  query.bind(1, job_id);
+  while (query.step()) {
+    AttemptInfo a;
+    a.id = query.int_at(0);
+    a.job_id = query.int_at(1);
+    a.worker_id = query.int_at(2);
+    a.devices = devices_from_json(query.text_at(3));
+    a.status = query.text_at(4);
+    if (!query.text_at(5).empty()) a.exit_code = int(query.int_at(5));
+    a.last_error = query.text_at(6);
+    a.step = query.int_at(7);
+    attempts.push_back(std::move(a));
+  }
+  return attempts;
+}
+
+std::map<std::string, std::optional<double>> Store::final_metrics(int64_t job_id) {
+  std::map<std::string, std::optional<double>> values;
+  Statement query(db_, "SELECT name, value FROM job_final_metrics WHERE job_id = ?");
+  query.bind(1, job_id);
+  while (query.step()) values[query.text_at(0)] = query.double_at(1);
+  return values;
 }
 
 }  // namespace gansweep

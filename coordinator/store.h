@@ -23,7 +23,7 @@ class StoreError : public std::runtime_error {
 };
 
 // The schema version this build creates and understands.
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 struct SubmitResult {
   int64_t sweep_id = 0;
@@ -54,7 +54,69 @@ struct JobInfo {
   int priority = 0;
   std::string placement;  // any | every-worker
   int gpus = 1;
+  std::string host;        // every-worker: the machine this copy runs on ("" until leased)
+  std::string last_error;  // of the attempt that failed it last
 };
+
+// A superseded attempt (reaped, finished, or not this worker's) tried to report or finish.
+class StaleAttemptError : public StoreError {
+ public:
+  using StoreError::StoreError;
+};
+
+struct WorkerRegistration {
+  std::string name;  // unique; registering again updates the row and keeps its id
+  std::string host;
+  std::string devices_json = "[]";   // [{"index":0,"model":"...","memory_bytes":N}, ...]
+  int cores = 0;
+  std::string versions_json = "{}";  // {"gansweep":"0.1.0", "cuda":"12.1", ...}
+};
+
+struct WorkerInfo {
+  int64_t id = 0;
+  WorkerRegistration registration;
+  std::string last_heartbeat;
+  int64_t running_attempts = 0;
+};
+
+// A job handed to a worker: the attempt that runs it and the devices it runs on.
+struct Lease {
+  int64_t attempt_id = 0;
+  int64_t job_id = 0;
+  std::string job_key;
+  std::string spec_json;
+  std::vector<int> devices;
+  int64_t lease_expires = 0;  // Unix seconds
+};
+
+struct HeartbeatResult {
+  std::vector<int64_t> extended;  // leases extended to lease_expires
+  std::vector<int64_t> stop;      // cancelled or superseded: the worker stops these trainers
+  int64_t lease_expires = 0;
+};
+
+struct AttemptInfo {
+  int64_t id = 0;
+  int64_t job_id = 0;
+  int64_t worker_id = 0;
+  std::vector<int> devices;
+  std::string status;  // running | done | failed | preempted | lost | cancelled
+  std::optional<int> exit_code;
+  std::string last_error;
+  int64_t step = 0;  // last progress reported
+};
+
+// Trainer exit codes (trainer/training.h) as the scheduler reads them.
+constexpr int kExitFinished = 0;
+constexpr int kExitBadInput = 1;   // no retry can fix it: the job fails at once
+constexpr int kExitPreempted = 3;  // requeued without using a retry
+
+// A host whose last kFailureStreak ended attempts all failed (bad input aside: that is the
+// job's fault, not the machine's) or were lost gets no job for a cool-down: 60 s, doubled
+// for each further failure, at most an hour.
+constexpr int kFailureStreak = 3;
+constexpr int64_t kCooldownSeconds = 60;
+constexpr int64_t kMaxCooldownSeconds = 3600;
 
 // One metric value of one evaluation, as a trainer's eval event reports it.
 struct MetricRecord {
@@ -95,6 +157,56 @@ class Store {
   // The latest version when version is 0.
   std::optional<SweepInfo> get_sweep(const std::string& name, int version = 0);
   std::vector<JobInfo> list_jobs(int64_t sweep_id);
+  std::optional<JobInfo> get_job(int64_t job_id);
+
+  // Scheduling. Times are Unix seconds, passed in so tests control the clock.
+  int64_t register_worker(const WorkerRegistration& worker, int64_t now);
+  std::vector<WorkerInfo> list_workers();
+
+  // Leases the queued job that fits the worker's free devices (less those its running
+  // attempts hold), by sweep priority (higher first) then age, and records its attempt.
+  // every-worker jobs run once per distinct host: the first host pins the job, any other
+  // host gets its own copy (key@host). Returns nothing when no job fits or the worker's host
+  // is cooling down after repeated failures.
+  std::optional<Lease> acquire(int64_t worker_id, const std::vector<int>& free_devices,
+                               int lease_seconds, int64_t now);
+
+  // Extends the leases of the worker's running attempts; the others are to be stopped.
+  HeartbeatResult heartbeat(int64_t worker_id, const std::vector<int64_t>& attempt_ids,
+                            int lease_seconds, int64_t now);
+
+  // Gives every running attempt a lease until now + lease_seconds. The coordinator calls it
+  // on start, so workers that kept running while it was away can heartbeat again before
+  // their attempts are reaped. Returns the attempts renewed.
+  int64_t renew_running_leases(int lease_seconds, int64_t now);
+
+  // Requeues the jobs of attempts whose lease expired, using one retry each; a job with no
+  // retry left fails with the last error. Returns the attempts reaped.
+  std::vector<int64_t> reap_expired(int64_t now);
+
+  // Ends a running attempt by the trainer's exit code: 0 done; 1 failed at once; 3
+  // preempted, requeued without using a retry; any other requeued while retries are left.
+  // Returns the job's new status. Throws StaleAttemptError for an attempt not running.
+  std::string finish_attempt(int64_t attempt_id, int exit_code, const std::string& last_error, int64_t now);
+
+  // When the host's failure cool-down ends; nothing when it is not cooling down.
+  std::optional<int64_t> host_cooldown_until(const std::string& host, int64_t now);
+
+  // Records the attempt's progress and metrics (job and attempt are filled in) in one
+  // transaction; replayed records add nothing. Throws StaleAttemptError for an attempt not
+  // running, so a superseded attempt never writes. Returns the metric rows added.
+  int64_t report_progress(int64_t attempt_id, int64_t step, std::vector<MetricRecord> records);
+
+  // Queued and running jobs become cancelled (running trainers are stopped at their next
+  // heartbeat). Return the jobs cancelled.
+  int64_t cancel_sweep(int64_t sweep_id);
+  int64_t cancel_job(int64_t job_id);
+
+  std::vector<AttemptInfo> list_attempts(int64_t job_id);
+
+  // Each metric's value at the last step it was reported (view job_final_metrics); a value
+  // stored as NULL (not finite) comes back empty.
+  std::map<std::string, std::optional<double>> final_metrics(int64_t job_id);
 
  private:
   explicit Store(sqlite3* db);

@@ -87,12 +87,12 @@ TEST_F(StoreTest, FreshFileGetsEveryMigrationAndWalMode) {
     EXPECT_EQ(c.text(std::string("SELECT type FROM sqlite_master WHERE name = '") + table + "'"), "table") << table;
   for (const char* view : {"job_final_metrics", "job_best_metrics", "metric_curves"})
     EXPECT_EQ(c.text(std::string("SELECT type FROM sqlite_master WHERE name = '") + view + "'"), "view") << view;
-  EXPECT_EQ(c.count("schema_version"), 1);
+  EXPECT_EQ(c.count("schema_version"), kSchemaVersion);
 
   // Reopening applies nothing twice.
   Store again = Store::open(path_);
   EXPECT_EQ(again.schema_version(), kSchemaVersion);
-  EXPECT_EQ(rows("schema_version"), 1);
+  EXPECT_EQ(rows("schema_version"), kSchemaVersion);
 }
 
 TEST_F(StoreTest, NewerSchemaIsRefused) {
@@ -105,7 +105,7 @@ TEST_F(StoreTest, NewerSchemaIsRefused) {
     Store::open(path_);
     FAIL() << "expected StoreError";
   } catch (const StoreError& e) {
-    EXPECT_NE(std::string(e.what()).find("schema version 99, newer than this build understands (1)"),
+    EXPECT_NE(std::string(e.what()).find("schema version 99, newer than this build understands (" + std::to_string(kSchemaVersion) + ")"),
               std::string::npos)
         << e.what();
   }
