@@ -2,6 +2,8 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <stdexcept>
 
@@ -80,7 +82,8 @@ ClassifierBackbone::ClassifierBackbone(const torch::Tensor& images, const torch:
       opt.step();
     }
     fs::create_directories(cache_dir);
-    const std::string tmp = path.string() + ".tmp";
+    // A per-process name: two trainers may fill the same cache at once; the rename is atomic.
+    const std::string tmp = path.string() + "." + std::to_string(::getpid()) + ".tmp";
     torch::save(net_, tmp);
     fs::rename(tmp, path);
   }

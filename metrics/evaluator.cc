@@ -1,5 +1,7 @@
 #include "metrics/evaluator.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
@@ -53,7 +55,8 @@ Reference real_reference(const Backbone& backbone, const torch::Tensor& real, co
   const auto features = backbone.extract(real).features;
   Reference r{feature_stats(features), features.slice(0, 0, kKidFeatures).clone()};
   fs::create_directories(cache_dir);
-  const std::string tmp = cached.string() + ".tmp";
+  // A per-process name: two trainers may fill the same cache at once; the rename is atomic.
+  const std::string tmp = cached.string() + "." + std::to_string(::getpid()) + ".tmp";
   write_npz(tmp, {{"mu", r.stats.mu}, {"sigma", r.stats.sigma}, {"features", r.features}});
   fs::rename(tmp, cached);
   return r;
