@@ -118,6 +118,18 @@ class SweepLoopbackTest : public ::testing::Test {
                   << nlohmann::json(query(db_, "SELECT key, status FROM jobs")).dump();
   }
 
+  // Eight short jobs: four losses x two seeds on synthetic data.
+  std::string write_eight_job_sweep() {
+    const fs::path sweep = dir_ / "eight.yaml";
+    std::ofstream(sweep) << "name: eight\nmethod: grid\nparameters:\n  dataset: {value: synthetic32}\n"
+                            "  loss: {values: [rmcos, ls, hinge, rahinge]}\n  seed: {values: [1, 2]}\n"
+                            "train: {schedule: iterations, iterations: 4, batch_size: 8, eval_every: 2, log_every: 1}\n"
+                            "metrics: {samples: 64, backbone: none}\n"
+                            "datasets:\n  synthetic32: {format: synthetic, image_size: 32, synthetic_count: 64}\n"
+                            "retries: 0\n";
+    return sweep.string();
+  }
+
   // A one-job sweep long enough to be stopped in the middle (the trainer runs ~0.1-0.3 s
   // per update on a loaded 2-core machine).
   std::string write_long_sweep(int retries) {
@@ -171,19 +183,21 @@ class SweepLoopbackTest : public ::testing::Test {
   std::map<std::string, std::unique_ptr<ChildProcess>> workers_;
 };
 
-TEST_F(SweepLoopbackTest, TwoWorkersFinishTheSmokeSweepEachJobOnce) {
-  const std::string address = start_coordinator(GANSWEEP_SWEEPS_DIR "/smoke.yaml", 10);
+TEST_F(SweepLoopbackTest, TwoWorkersFinishAnEightJobSweepEachJobOnce) {
+  const std::string address = start_coordinator(write_eight_job_sweep(), 10);
   ASSERT_FALSE(address.empty());
   start_worker("w1", address);
   start_worker("w2", address);
   wait_for_coordinator(300);
 
   const auto jobs = query(db_, "SELECT COUNT(*) FROM jobs");
-  EXPECT_EQ(jobs[0][0], "4");
+  EXPECT_EQ(jobs[0][0], "8");
   // Exactly one attempt per job, and it is the one that finished it.
   for (const auto& row : query(db_, "SELECT job_id, COUNT(*), MIN(status), MIN(exit_code) FROM attempts GROUP BY job_id"))
     EXPECT_EQ(row, (std::vector<std::string>{row[0], "1", "done", "0"}));
-  EXPECT_EQ(query(db_, "SELECT COUNT(DISTINCT job_id) FROM attempts")[0][0], "4");
+  EXPECT_EQ(query(db_, "SELECT COUNT(DISTINCT job_id) FROM attempts")[0][0], "8");
+  // Both workers took part.
+  EXPECT_EQ(query(db_, "SELECT COUNT(DISTINCT worker_id) FROM attempts")[0][0], "2");
   expect_every_metric_once();
   // Both workers registered with their device and versions.
   const auto workers = query(db_, "SELECT name, json_extract(devices, '$[0].model'), "
