@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "metrics/graphdef.h"
 #include "metrics/inception.h"
 #include "metrics/weights.h"
 
@@ -59,6 +60,41 @@ TEST(FidInception, SavedWeightsLoadToIdenticalFeatures) {
   // Logits have no bias: pool3 · Wᵀ.
   EXPECT_TRUE(torch::allclose(fa.logits_unbiased, torch::mm(fa.pool3, a->fc->weight.t()), 1e-5, 1e-5));
   EXPECT_EQ(a->forward(images, Preprocess::pytorch_fid).pool3.sizes(), fa.pool3.sizes());
+}
+
+TEST(FidInception, GraphDefAndStateDictLoadToIdenticalFeatures) {
+  FidInception original, from_pb, from_pth;
+  randomize_inception(*original, 11);
+  const std::string pb = temp("gansweep-inception.pb"), pth = temp("gansweep-inception.pth");
+  save_inception_graphdef(*original, pb);
+  save_inception_weights(*original, pth);
+  load_inception_weights(*from_pb, pb);
+  load_inception_weights(*from_pth, pth);
+  // The TF layouts: HWIO kernels and a [2048, 1008] softmax weight.
+  std::ifstream in(pb, std::ios::binary);
+  const std::string bytes{std::istreambuf_iterator<char>(in), {}};
+  const auto constants = read_graphdef_constants(bytes, pb);
+  EXPECT_EQ(constants.at("mixed_9/tower/mixed/conv_1/conv2d_params").sizes(), (std::vector<int64_t>{3, 1, 384, 384}));
+  EXPECT_EQ(constants.at("softmax/weights").sizes(), (std::vector<int64_t>{2048, 1008}));
+  EXPECT_FLOAT_EQ(constants.at("Mul/y").item<float>(), 0.0078125f);  // a float_val scalar
+
+  const auto images = torch::randint(0, 256, {2, 3, 32, 32}, torch::kUInt8);
+  torch::NoGradGuard no_grad;
+  const auto a = from_pb->forward(images), b = from_pth->forward(images), c = original->forward(images);
+  EXPECT_TRUE(torch::equal(a.pool3, b.pool3));
+  EXPECT_TRUE(torch::equal(a.pool3, c.pool3));
+  EXPECT_TRUE(torch::equal(a.logits_unbiased, b.logits_unbiased));
+
+  // A graph without one of the 94 blocks, and a truncated graph, are refused by name.
+  std::vector<std::pair<std::string, torch::Tensor>> partial = {{"conv/conv2d_params", torch::zeros({3, 3, 3, 32})}};
+  const std::string missing = temp("gansweep-partial.pb");
+  std::ofstream(missing, std::ios::binary) << write_graphdef_constants(partial);
+  EXPECT_NE(error_of([&] { load_inception_weights(*from_pb, missing); }).find("missing Const 'conv/batchnorm/gamma'"),
+            std::string::npos);
+  const std::string truncated = temp("gansweep-truncated.pb");
+  std::ofstream(truncated, std::ios::binary) << bytes.substr(0, bytes.size() / 3);
+  EXPECT_NE(error_of([&] { load_inception_weights(*from_pb, truncated); }).find("not a valid GraphDef"),
+            std::string::npos);
 }
 
 TEST(FidInception, BadWeightFilesNameTheFileAndTheProblem) {
