@@ -21,6 +21,7 @@ InceptionBackbone::InceptionBackbone(const InceptionConfig& config) : config_(co
   load_inception_weights(*net_, config.weights, config.weights_sha256);
   sha256_ = sha256_file(config.weights);
   net_->eval();
+  net_->fold_batch_norm();
 }
 
 std::string InceptionBackbone::name() const {

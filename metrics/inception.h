@@ -29,6 +29,10 @@ class FidInceptionImpl : public torch::nn::Module {
   InceptionOutput forward(const torch::Tensor& images, Preprocess preprocess = Preprocess::tensorflow);
   // The network on an already normalized (N, 3, 299, 299) float batch.
   InceptionOutput forward_normalized(const torch::Tensor& x);
+  // For inference after the weights are loaded: folds each BatchNorm into its convolution
+  // (the same function up to float rounding, one pass over the activations fewer). Later
+  // weight changes are not seen until it is called again.
+  void fold_batch_norm();
   torch::nn::Linear fc{nullptr};
 
  private:

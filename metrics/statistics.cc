@@ -27,10 +27,18 @@ FrechetResult frechet_distance(const FeatureStats& a, const FeatureStats& b) {
                      std::to_string(d) + " dimensions): FID is finite but biased; use at least " +
                      std::to_string(d + 1) + " samples (10,000 recommended)";
   const auto s1 = a.sigma.to(at::kDouble), s2 = b.sigma.to(at::kDouble);
-  // S = Σ₁^½ (eigenvalues clipped at 0); then Σ₁Σ₂ is similar to the PSD matrix S Σ₂ S.
-  const auto [d1, u1] = at::linalg_eigh((s1 + s1.t()) / 2);
-  const auto root1 = at::mm(u1 * d1.clamp_min(0).sqrt(), u1.t());
-  auto m = at::mm(at::mm(root1, s2), root1);
+  // Σ₁Σ₂ is similar to a symmetric PSD matrix whose eigenvalues' square roots sum to the
+  // trace: Lᵀ Σ₂ L with Σ₁ = L Lᵀ (Cholesky, fast) when Σ₁ is positive definite, else
+  // S Σ₂ S with S = Σ₁^½ from an eigendecomposition (eigenvalues clipped at 0).
+  const auto [chol, info] = at::linalg_cholesky_ex(s1);
+  at::Tensor m;
+  if (info.item<int64_t>() == 0) {
+    m = at::mm(at::mm(chol.t(), s2), chol);
+  } else {
+    const auto [d1, u1] = at::linalg_eigh((s1 + s1.t()) / 2);
+    const auto root1 = at::mm(u1 * d1.clamp_min(0).sqrt(), u1.t());
+    m = at::mm(at::mm(root1, s2), root1);
+  }
   m = (m + m.t()) / 2;
   const double trace_root = at::linalg_eigvalsh(m).clamp_min(0).sqrt().sum().item<double>();
   const auto diff = a.mu.to(at::kDouble) - b.mu.to(at::kDouble);

@@ -24,8 +24,9 @@ struct FrechetResult {
   std::string warning;  // non-empty when the statistics are rank-deficient (N <= d)
 };
 
-// ‖μ₁−μ₂‖² + tr Σ₁ + tr Σ₂ − 2 tr (Σ₁Σ₂)^½, with tr (Σ₁Σ₂)^½ = Σ √λ(S Σ₂ S), S = Σ₁^½ by
-// symmetric eigendecompositions: finite even for singular covariances (never NaN).
+// ‖μ₁−μ₂‖² + tr Σ₁ + tr Σ₂ − 2 tr (Σ₁Σ₂)^½, with tr (Σ₁Σ₂)^½ = Σ √λ(Lᵀ Σ₂ L), Σ₁ = L Lᵀ
+// (or S Σ₂ S, S = Σ₁^½, when Σ₁ is singular): symmetric eigenvalues only, finite even for
+// singular covariances (never NaN).
 // Throws std::invalid_argument when the dimensions differ.
 FrechetResult frechet_distance(const FeatureStats& a, const FeatureStats& b);
 

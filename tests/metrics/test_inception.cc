@@ -60,6 +60,11 @@ TEST(FidInception, SavedWeightsLoadToIdenticalFeatures) {
   // Logits have no bias: pool3 · Wᵀ.
   EXPECT_TRUE(torch::allclose(fa.logits_unbiased, torch::mm(fa.pool3, a->fc->weight.t()), 1e-5, 1e-5));
   EXPECT_EQ(a->forward(images, Preprocess::pytorch_fid).pool3.sizes(), fa.pool3.sizes());
+  // Folding BatchNorm into the convolutions changes the features by float rounding only.
+  a->fold_batch_norm();
+  const auto folded = a->forward(images);
+  EXPECT_TRUE(torch::allclose(folded.pool3, fa.pool3, 1e-4, 1e-5));
+  EXPECT_FALSE(torch::equal(folded.pool3, fa.pool3));  // the folded path really ran
 }
 
 TEST(FidInception, GraphDefAndStateDictLoadToIdenticalFeatures) {
