@@ -39,6 +39,10 @@ ProgressReport read_event_lines(const std::vector<std::string>& lines) {
     add("is_std", m.is_std);
     add("kid_mean", m.kid_mean);
     add("kid_std", m.kid_std);
+    for (const auto& [n, fid] : m.fid_by_samples) {  // Fig. 4b/c: one row per sample count
+      add(("fid@" + std::to_string(n)).c_str(), fid);
+      report.metrics.back().samples = n;
+    }
     add("loss_d", event.loss_d);
     add("loss_g", event.loss_g);
   }

@@ -185,7 +185,7 @@ class Reader {
 };
 
 // How to copy one job-spec field from YAML to JSON with its type checked.
-enum class FieldType { string, integer, number, boolean };
+enum class FieldType { string, integer, number, boolean, integer_list };
 using FieldTypes = std::vector<std::pair<std::string, FieldType>>;
 
 const FieldTypes kTrainFields = {
@@ -201,7 +201,7 @@ const FieldTypes kMetricsFields = {
     {"weights", FieldType::string},        {"weights_sha256", FieldType::string},
     {"fid_reference", FieldType::string},  {"reference_samples", FieldType::integer},
     {"batch_size", FieldType::integer},    {"preprocess", FieldType::string},
-    {"cache_dir", FieldType::string}};
+    {"cache_dir", FieldType::string},     {"fid_sample_counts", FieldType::integer_list}};
 const FieldTypes kDatasetFields = {
     {"format", FieldType::string},     {"path", FieldType::string},
     {"limit", FieldType::integer},     {"image_size", FieldType::integer},
@@ -226,6 +226,14 @@ json read_fields(Reader& reader, const YAML::Node& node, const std::string& path
       case FieldType::integer: out[key] = reader.integer(value, key_path); break;
       case FieldType::number: out[key] = reader.number(value, key_path); break;
       case FieldType::boolean: out[key] = reader.boolean(value, key_path); break;
+      case FieldType::integer_list: {
+        if (!value.IsSequence()) reader.fail(value, key_path, "must be a list of integers");
+        json list = json::array();
+        for (size_t i = 0; i < value.size(); ++i)
+          list.push_back(reader.integer(value[i], key_path + "[" + std::to_string(i) + "]"));
+        out[key] = list;
+        break;
+      }
     }
   }
   return out;

@@ -63,7 +63,8 @@ Reference real_reference(const Backbone& backbone, const torch::Tensor& real, co
   return r;
 }
 
-EvalMetrics evaluate_images(const Backbone& backbone, const Reference& reference, const torch::Tensor& generated) {
+EvalMetrics evaluate_images(const Backbone& backbone, const Reference& reference, const torch::Tensor& generated,
+                            const std::vector<int64_t>& fid_sample_counts) {
   const auto out = backbone.extract(generated);
   EvalMetrics m;
   m.samples = generated.size(0);
@@ -72,6 +73,9 @@ EvalMetrics evaluate_images(const Backbone& backbone, const Reference& reference
   const auto fid = frechet_distance(feature_stats(out.features), reference.stats);
   if (!fid.warning.empty()) std::cerr << "fid: " << fid.warning << "\n";
   m.fid = fid.distance;
+  for (int64_t n : fid_sample_counts)
+    if (n >= 2 && n <= out.features.size(0))
+      m.fid_by_samples.emplace_back(n, frechet_distance(feature_stats(out.features.slice(0, 0, n)), reference.stats).distance);
   const auto is = inception_score(out.logits, 10);
   m.is_mean = is.mean;
   m.is_std = is.std;

@@ -66,7 +66,9 @@ struct Reference {
 Reference real_reference(const Backbone& backbone, const torch::Tensor& real, const std::string& dataset,
                          const std::string& cache_dir);
 
-// FID, IS (10 splits) and KID (100 subsets of min(1000, N)) of generated uint8 images.
-EvalMetrics evaluate_images(const Backbone& backbone, const Reference& reference, const torch::Tensor& generated);
+// FID, IS (10 splits) and KID (100 subsets of min(1000, N)) of generated uint8 images, and
+// FID of the first n images for each n of `fid_sample_counts` (from the same features).
+EvalMetrics evaluate_images(const Backbone& backbone, const Reference& reference, const torch::Tensor& generated,
+                            const std::vector<int64_t>& fid_sample_counts = {});
 
 }  // namespace gansweep

@@ -266,7 +266,9 @@ void Training::evaluate() {
     torch::NoGradGuard no_grad;
     if (spec_.train.sample_in_eval_mode) g_->eval();
     write_sample_grid(g_->forward(grid_z_), 8, (dir / name.str()).string());
-    if (backbone_) metrics = evaluate_images(*backbone_, reference_, generate_samples(spec_.metrics.samples));
+    if (backbone_)
+      metrics = evaluate_images(*backbone_, reference_, generate_samples(spec_.metrics.samples),
+                                spec_.metrics.fid_sample_counts);
     g_->train();
   }
   Event e = event(EventType::eval);

@@ -47,6 +47,19 @@ TEST(Progress, EvalEventsBecomeOneRowPerValueNamingTheBackbone) {
   EXPECT_EQ(values.count("kid_mean"), 0u);
 }
 
+TEST(Progress, FidAtSeveralSampleCountsBecomesOneRowPerCount) {
+  const std::string eval =
+      R"({"event":"eval","job_id":"j","step":4,"epoch":1,"time":1,"metrics":{"fid":30.0,"samples":10000,)"
+      R"("backbone":"inception","weights_sha256":"abc","fid_by_samples":[{"samples":1000,"fid":45.0},)"
+      R"({"samples":5000,"fid":33.0}]}})";
+  const ProgressReport report = read_event_lines({eval});
+  std::map<std::string, std::pair<double, int64_t>> rows;
+  for (const auto& m : report.metrics) rows[m.name] = {m.value, m.samples};
+  EXPECT_EQ(rows.at("fid"), (std::pair<double, int64_t>{30.0, 10000}));
+  EXPECT_EQ(rows.at("fid@1000"), (std::pair<double, int64_t>{45.0, 1000}));
+  EXPECT_EQ(rows.at("fid@5000"), (std::pair<double, int64_t>{33.0, 5000}));
+}
+
 TEST(Progress, ABadLineIsNamed) {
   try {
     read_event_lines({kProgress, "{not json"});

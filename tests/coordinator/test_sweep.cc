@@ -99,6 +99,10 @@ TEST(SweepParse, WrongTypesAreRejected) {
   EXPECT_EQ(error_of(replaced(kBase, "[1, 2, 3]", "[1, 2.5, 3]")),
             "t.yaml:9: parameters.seed.values[1]: must be an integer, not '2.5'");
   EXPECT_EQ(error_of(kBase + "metrics: 5\n"), "t.yaml:17: metrics: must be a mapping of keys to values");
+  EXPECT_EQ(error_of(kBase + "metrics:\n  samples: 100\n  fid_sample_counts: 50\n"),
+            "t.yaml:19: metrics.fid_sample_counts: must be a list of integers");
+  EXPECT_EQ(error_of(kBase + "metrics:\n  samples: 100\n  fid_sample_counts: [50, x]\n"),
+            "t.yaml:19: metrics.fid_sample_counts[1]: must be an integer, not 'x'");
   EXPECT_EQ(error_of(replaced(kBase, "values: [1, 2, 3]", "values: 3")),
             "t.yaml:9: parameters.seed.values: must be a non-empty list");
 }

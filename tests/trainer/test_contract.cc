@@ -108,6 +108,10 @@ TEST(JobSpec, ErrorsNameTheField) {
   EXPECT_NE(error_of(j).find("metrics.weights"), std::string::npos) << error_of(j);
 
   j = minimal();
+  j["metrics"] = {{"samples", 100}, {"fid_sample_counts", {50, 200}}};
+  EXPECT_NE(error_of(j).find("metrics.fid_sample_counts"), std::string::npos) << error_of(j);
+
+  j = minimal();
   j["metrics"] = {{"backbone", "vgg"}};
   EXPECT_NE(error_of(j).find("metrics.backbone: unknown backbone 'vgg'"), std::string::npos) << error_of(j);
 
@@ -137,6 +141,7 @@ TEST(Events, EveryTypeRoundTrips) {
     m.fid = 31.34;
     m.samples = 10000;
     m.backbone = "inception-2015-12-05";
+    m.fid_by_samples = {{5000, 12.5}, {10000, 10.25}};
     e.metrics = m;
     e.sample_grid = "/out/samples/step_00000012.png";
     e.checkpoint = "/out/checkpoint.pt";

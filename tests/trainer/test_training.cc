@@ -257,6 +257,7 @@ TEST(Training, EvaluationsMeasureFidIsAndKidWithTheInceptionBackbone) {
   spec.metrics.batch_size = 10;
   spec.metrics.reference_samples = 24;
   spec.metrics.cache_dir = dir + "/cache";
+  spec.metrics.fid_sample_counts = {10, 20};
   const TrainingRun r = run(spec);
   ASSERT_EQ(r.code, kExitFinished);
   const Event* eval = r.last(EventType::eval);
@@ -270,6 +271,11 @@ TEST(Training, EvaluationsMeasureFidIsAndKidWithTheInceptionBackbone) {
   EXPECT_GT(*m.fid, 0.0);
   EXPECT_GE(*m.is_mean, 1.0 - 1e-9);
   EXPECT_LE(*m.is_mean, 1008.0);
+  // FID of the first 10 and of all 20 samples, from the same features (Fig. 4b/c).
+  ASSERT_EQ(m.fid_by_samples.size(), 2u);
+  EXPECT_EQ(m.fid_by_samples[1].first, 20);
+  EXPECT_DOUBLE_EQ(m.fid_by_samples[1].second, *m.fid);
+  EXPECT_NE(m.fid_by_samples[0].second, *m.fid);
   // The real-data reference is cached for the next job on the same data and weights.
   ASSERT_EQ(std::distance(fs::directory_iterator(dir + "/cache"), fs::directory_iterator()), 1);
 

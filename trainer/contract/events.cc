@@ -55,6 +55,11 @@ json to_json(const Event& e) {
       for (auto [key, value] : {std::pair{"fid", m.fid}, {"is_mean", m.is_mean}, {"is_std", m.is_std},
                                 {"kid_mean", m.kid_mean}, {"kid_std", m.kid_std}})
         mj[key] = value ? json(*value) : json(nullptr);
+      if (!m.fid_by_samples.empty()) {
+        json by = json::array();
+        for (const auto& [n, fid] : m.fid_by_samples) by.push_back({{"samples", n}, {"fid", fid}});
+        mj["fid_by_samples"] = by;
+      }
       j["metrics"] = mj;
       break;
     }
@@ -110,6 +115,9 @@ Event event_from_json(const json& j) {
       take(mj, "is_std", m.is_std);
       take(mj, "kid_mean", m.kid_mean);
       take(mj, "kid_std", m.kid_std);
+      if (mj.contains("fid_by_samples"))
+        for (const auto& point : mj.at("fid_by_samples"))
+          m.fid_by_samples.emplace_back(point.at("samples").get<int64_t>(), point.at("fid").get<double>());
       e.metrics = m;
     }
     e.checkpoint = j.value("checkpoint", "");

@@ -7,6 +7,8 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -19,6 +21,7 @@ struct EvalMetrics {
   std::optional<double> fid;
   std::optional<double> is_mean, is_std;
   std::optional<double> kid_mean, kid_std;
+  std::vector<std::pair<int64_t, double>> fid_by_samples;  // FID of the first n samples (Fig. 4b/c)
   int64_t samples = 0;
   std::string backbone = "none";
   std::string weights_sha256;

@@ -233,6 +233,15 @@ JobSpec job_spec_from_json(const json& j) {
     Fields m(top.at("metrics"), "metrics");
     m.get("samples", s.metrics.samples);
     require(s.metrics.samples > 0, "metrics.samples", "must be > 0");
+    if (m.has("fid_sample_counts")) {
+      const json& counts = m.at("fid_sample_counts");
+      require(counts.is_array(), "metrics.fid_sample_counts", "must be a list of integers");
+      for (const auto& n : counts) {
+        require(n.is_number_integer() && n.get<int64_t>() >= 2 && n.get<int64_t>() <= s.metrics.samples,
+                "metrics.fid_sample_counts", "each count must be an integer in [2, metrics.samples]");
+        s.metrics.fid_sample_counts.push_back(n.get<int64_t>());
+      }
+    }
     m.get("backbone", s.metrics.backbone);
     require(s.metrics.backbone == "none" || s.metrics.backbone == "inception" || s.metrics.backbone == "classifier",
             "metrics.backbone", "unknown backbone '" + s.metrics.backbone + "' (valid: none, inception, classifier)");
@@ -300,6 +309,7 @@ json to_json(const JobSpec& s) {
           {"train", train},
           {"metrics",
            {{"samples", s.metrics.samples},
+            {"fid_sample_counts", s.metrics.fid_sample_counts},
             {"backbone", s.metrics.backbone},
             {"weights", s.metrics.weights},
             {"weights_sha256", s.metrics.weights_sha256},

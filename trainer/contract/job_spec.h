@@ -7,6 +7,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -54,6 +55,7 @@ struct TrainSpec {
 // What each evaluation measures (docs/job-spec.md, docs/metrics.md).
 struct MetricsSpec {
   int64_t samples = 10000;            // generated images per evaluation (the paper: 10,000)
+  std::vector<int64_t> fid_sample_counts;  // also FID of the first n of them, for each n (Fig. 4b/c)
   std::string backbone = "none";      // "none" (losses and grids only), "inception" or "classifier" (offline)
   std::string weights;                // inception: zip-format state dict with pytorch-fid's names
   std::string weights_sha256;         // optional expected SHA-256 (or a prefix) of `weights`
