@@ -89,6 +89,5 @@ std::vector<ExpandedJob> expand_sweep(const Sweep& sweep);
 // suggestions; exposed for tests.
 size_t edit_distance(const std::string& a, const std::string& b);
 
-std::string sha256_hex(const std::string& data);
 
 }  // namespace gansweep

@@ -7,12 +7,14 @@
 #include <vector>
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <openssl/evp.h>
 
 #include "metrics/graphdef.h"
+#include "trainer/contract/sha256.h"
 
 namespace gansweep {
 namespace {
+
+std::string_view as_view(const std::vector<char>& bytes) { return {bytes.data(), bytes.size()}; }
 
 std::vector<char> read_all(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -20,18 +22,6 @@ std::vector<char> read_all(const std::string& path) {
   return {std::istreambuf_iterator<char>(in), {}};
 }
 
-std::string sha256_hex(const std::vector<char>& bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < length; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 15];
-  }
-  return out;
-}
 
 // Every tensor the state dict holds, by pytorch-fid's names.
 std::vector<std::pair<std::string, torch::Tensor>> named_state(const FidInceptionImpl& net) {
@@ -44,7 +34,7 @@ std::vector<std::pair<std::string, torch::Tensor>> named_state(const FidInceptio
 
 }  // namespace
 
-std::string sha256_file(const std::string& path) { return sha256_hex(read_all(path)); }
+std::string sha256_file(const std::string& path) { return sha256_hex(as_view(read_all(path))); }
 
 namespace {
 
@@ -93,7 +83,7 @@ std::map<std::string, torch::Tensor> read_graphdef_state(const std::vector<char>
 void load_inception_weights(FidInceptionImpl& net, const std::string& path, const std::string& expected_sha256) {
   const auto bytes = read_all(path);
   if (!expected_sha256.empty()) {
-    const std::string actual = sha256_hex(bytes);
+    const std::string actual = sha256_hex(as_view(bytes));
     if (actual.compare(0, expected_sha256.size(), expected_sha256) != 0)
       throw WeightsError(path + ": SHA-256 " + actual + " does not match the expected " + expected_sha256 +
                          " (a different or damaged file)");

@@ -8,6 +8,7 @@
 
 #include "coordinator/sweep.h"
 #include "trainer/contract/job_spec.h"
+#include "trainer/contract/sha256.h"
 
 namespace gansweep {
 namespace {
