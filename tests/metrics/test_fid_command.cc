@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <random>
@@ -47,7 +49,8 @@ void write_images(const std::string& dir, int count, int size, int seed, int bri
 class FidCommand : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = (fs::temp_directory_path() / "gansweep-fid-command").string();
+    // Per process: ctest runs each test of this suite as its own process, concurrently.
+    dir_ = (fs::temp_directory_path() / ("gansweep-fid-command-" + std::to_string(::getpid()))).string();
     fs::remove_all(dir_);
     write_images(dir_ + "/a", 12, 32, 1, 0);
     write_images(dir_ + "/b", 12, 32, 2, 100);
