@@ -19,7 +19,10 @@ ProgressReport read_event_lines(const std::vector<std::string>& lines) {
       throw std::runtime_error("event line " + std::to_string(i + 1) + " of the report: " + e.what());
     }
     report.step = std::max(report.step, event.step);
+    if (event.type == EventType::checkpoint && !event.checkpoint.empty())
+      report.artifacts.push_back({"checkpoint", event.checkpoint, event.step});
     if (event.type != EventType::eval) continue;
+    if (!event.sample_grid.empty()) report.artifacts.push_back({"sample_grid", event.sample_grid, event.step});
     const EvalMetrics m = event.metrics.value_or(EvalMetrics{});
     // Every row names the evaluation that produced it, so rows of different backbones never mix.
     auto add = [&](const char* name, const std::optional<double>& value) {

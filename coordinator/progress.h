@@ -1,5 +1,5 @@
 // Reads a trainer's event lines (docs/events.md) as the store records them: the furthest
-// step reached and one metric row per value of each eval event.
+// step reached, one metric row per value of each eval event, and the files events name.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +13,7 @@ namespace gansweep {
 struct ProgressReport {
   int64_t step = 0;  // the furthest step of any event
   std::vector<MetricRecord> metrics;  // job_id and attempt_id are left for the store
+  std::vector<ArtifactRecord> artifacts;  // sample grids of evals, checkpoints
 };
 
 // Throws std::runtime_error naming the line for a line that is not a valid event.

@@ -127,7 +127,7 @@ grpc::Status CoordinatorService::ReportProgress(grpc::ServerContext*, const v1::
     return {grpc::StatusCode::INVALID_ARGUMENT, e.what()};
   }
   return guarded(mutex_, [&] {
-    reply->set_metrics_added(store_.report_progress(request->attempt_id(), report.step, report.metrics));
+    reply->set_metrics_added(store_.report_progress(request->attempt_id(), report.step, report.metrics, report.artifacts));
   });
 }
 

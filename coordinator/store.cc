@@ -696,7 +696,8 @@ std::string Store::finish_attempt(int64_t attempt_id, int exit_code, const std::
   return status;
 }
 
-int64_t Store::report_progress(int64_t attempt_id, int64_t step, std::vector<MetricRecord> records) {
+int64_t Store::report_progress(int64_t attempt_id, int64_t step, std::vector<MetricRecord> records,
+                               const std::vector<ArtifactRecord>& artifacts) {
   Transaction transaction(db_);
   const int64_t job_id = running_attempt_job(db_, attempt_id);
   Statement progress(db_, "UPDATE attempts SET step = MAX(step, ?) WHERE id = ?");
@@ -706,8 +707,23 @@ int64_t Store::report_progress(int64_t attempt_id, int64_t step, std::vector<Met
     r.attempt_id = attempt_id;
   }
   const int64_t added = insert_metrics(db_, records);
+  for (const auto& a : artifacts) {
+    // A replayed report names the same file at the same step again: stored once.
+    Statement insert(db_, "INSERT INTO artifacts (job_id, attempt_id, kind, path, step) SELECT ?, ?, ?, ?, ? "
+                          "WHERE NOT EXISTS (SELECT 1 FROM artifacts WHERE job_id = ? AND kind = ? AND path = ? AND step = ?)");
+    insert.bind(1, job_id).bind(2, attempt_id).bind(3, a.kind).bind(4, a.path).bind(5, a.step);
+    insert.bind(6, job_id).bind(7, a.kind).bind(8, a.path).bind(9, a.step).step();
+  }
   transaction.commit();
   return added;
+}
+
+std::vector<ArtifactRecord> Store::list_artifacts(int64_t job_id) {
+  std::vector<ArtifactRecord> artifacts;
+  Statement query(db_, "SELECT kind, path, step FROM artifacts WHERE job_id = ? ORDER BY step, id");
+  query.bind(1, job_id);
+  while (query.step()) artifacts.push_back({query.text_at(0), query.text_at(1), query.int_at(2)});
+  return artifacts;
 }
 
 int64_t Store::cancel_sweep(int64_t sweep_id) {

@@ -131,6 +131,14 @@ struct MetricRecord {
   int64_t samples = 0;
 };
 
+// A file a trainer wrote, as its events name it: the sample grid of an evaluation, or the
+// checkpoint of a step. The path is on the worker that wrote it.
+struct ArtifactRecord {
+  std::string kind;  // sample_grid | checkpoint
+  std::string path;
+  int64_t step = 0;
+};
+
 class Store {
  public:
   // Opens or creates the database and applies pending migrations in one transaction.
@@ -192,10 +200,12 @@ class Store {
   // When the host's failure cool-down ends; nothing when it is not cooling down.
   std::optional<int64_t> host_cooldown_until(const std::string& host, int64_t now);
 
-  // Records the attempt's progress and metrics (job and attempt are filled in) in one
-  // transaction; replayed records add nothing. Throws StaleAttemptError for an attempt not
-  // running, so a superseded attempt never writes. Returns the metric rows added.
-  int64_t report_progress(int64_t attempt_id, int64_t step, std::vector<MetricRecord> records);
+  // Records the attempt's progress, metrics (job and attempt are filled in) and artifacts
+  // in one transaction; replayed records add nothing. Throws StaleAttemptError for an
+  // attempt not running, so a superseded attempt never writes. Returns the metric rows added.
+  int64_t report_progress(int64_t attempt_id, int64_t step, std::vector<MetricRecord> records,
+                          const std::vector<ArtifactRecord>& artifacts = {});
+  std::vector<ArtifactRecord> list_artifacts(int64_t job_id);
 
   // Queued and running jobs become cancelled (running trainers are stopped at their next
   // heartbeat). Return the jobs cancelled.

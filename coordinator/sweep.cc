@@ -180,7 +180,8 @@ const FieldTypes kTrainFields = {
     {"lr_d", FieldType::number},        {"lr_g", FieldType::number},
     {"beta1", FieldType::number},       {"beta2", FieldType::number},
     {"eval_every", FieldType::integer}, {"log_every", FieldType::integer},
-    {"sample_in_eval_mode", FieldType::boolean}, {"threads", FieldType::integer}};
+    {"sample_in_eval_mode", FieldType::boolean}, {"threads", FieldType::integer},
+    {"dtype", FieldType::string}};
 // Mirrors MetricsSpec in trainer/contract/job_spec.h.
 const FieldTypes kMetricsFields = {
     {"samples", FieldType::integer},       {"backbone", FieldType::string},
@@ -188,6 +189,9 @@ const FieldTypes kMetricsFields = {
     {"fid_reference", FieldType::string},  {"reference_samples", FieldType::integer},
     {"batch_size", FieldType::integer},    {"preprocess", FieldType::string},
     {"cache_dir", FieldType::string},     {"fid_sample_counts", FieldType::integer_list}};
+// Mirrors ParallelSpec in trainer/contract/job_spec.h.
+const FieldTypes kParallelFields = {
+    {"backend", FieldType::string}, {"bucket_mb", FieldType::number}, {"timeout_s", FieldType::number}};
 const FieldTypes kDatasetFields = {
     {"format", FieldType::string},     {"path", FieldType::string},
     {"limit", FieldType::integer},     {"image_size", FieldType::integer},
@@ -248,7 +252,7 @@ JobSpec validate_job(const Reader& reader, const json& spec,
 std::string sweep_path_for(const std::string& field, const std::string& dataset_name) {
   if (field.rfind("dataset.", 0) == 0) return "datasets." + dataset_name + field.substr(7);
   if (field == "dataset") return "datasets." + dataset_name;
-  if (field.rfind("train", 0) == 0 || field.rfind("metrics", 0) == 0) return field;
+  if (field.rfind("train", 0) == 0 || field.rfind("metrics", 0) == 0 || field.rfind("parallel", 0) == 0) return field;
   return "parameters." + field;
 }
 
@@ -414,6 +418,7 @@ json job_spec_for(const Sweep& sweep, const std::vector<std::pair<std::string, j
   }
   if (!sweep.train.empty()) spec["train"] = sweep.train;
   if (!sweep.metrics.empty()) spec["metrics"] = sweep.metrics;
+  if (!sweep.parallel.empty()) spec["parallel"] = sweep.parallel;
   // A dataset's own FID statistics override the sweep-wide metrics.fid_reference.
   const auto reference = sweep.fid_references.find(spec["dataset"]["name"].get<std::string>());
   if (reference != sweep.fid_references.end()) spec["metrics"]["fid_reference"] = reference->second;
@@ -438,7 +443,7 @@ Sweep parse_sweep(const std::string& yaml_text, const std::string& source) {
 
   const std::vector<std::string> top_keys = {
       "name",     "description", "method",  "count",     "seed",    "parameters", "train",
-      "metrics",  "datasets",    "resources", "retries", "priority", "placement"};
+      "metrics",  "parallel",    "datasets",  "resources", "retries", "priority", "placement"};
   std::map<std::string, YAML::Node> top;
   for (const auto& [key, value] : reader.mapping(root, "", top_keys)) top[key] = value;
   auto required = [&](const std::string& key) {
@@ -486,6 +491,7 @@ Sweep parse_sweep(const std::string& yaml_text, const std::string& source) {
 
   if (top.count("train")) sweep.train = read_fields(reader, top["train"], "train", kTrainFields);
   if (top.count("metrics")) sweep.metrics = read_fields(reader, top["metrics"], "metrics", kMetricsFields);
+  if (top.count("parallel")) sweep.parallel = read_fields(reader, top["parallel"], "parallel", kParallelFields);
 
   std::map<std::string, Parameter> parameters;
   for (const auto& [name, node] : reader.mapping(required("parameters"), "parameters", kParameterOrder))
@@ -534,6 +540,8 @@ Sweep parse_sweep(const std::string& yaml_text, const std::string& source) {
                      {"metrics", sweep.metrics},     {"datasets", canonical_datasets},
                      {"resources", {{"gpus", sweep.gpus}}}, {"retries", sweep.retries},
                      {"priority", sweep.priority},   {"placement", to_string(sweep.placement)}};
+  // Only when given, so the content hash of sweeps written before it existed is unchanged.
+  if (!sweep.parallel.empty()) sweep.canonical["parallel"] = sweep.parallel;
   if (sweep.method == SweepMethod::random) {
     sweep.canonical["count"] = sweep.count;
     sweep.canonical["seed"] = sweep.seed;

@@ -53,6 +53,7 @@ struct Sweep {
   std::vector<Parameter> parameters;
   nlohmann::json train = nlohmann::json::object();     // job-spec `train` object
   nlohmann::json metrics = nlohmann::json::object();   // job-spec `metrics` object
+  nlohmann::json parallel = nlohmann::json::object();  // job-spec `parallel` object
   std::map<std::string, nlohmann::json> datasets;      // name -> job-spec `dataset` object
   std::map<std::string, std::string> fid_references;   // dataset -> its jobs' metrics.fid_reference
   int gpus = 1;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 
 #include "metrics/weights.h"
@@ -83,8 +84,14 @@ ClassifierBackbone::ClassifierBackbone(const torch::Tensor& images, const torch:
     }
     fs::create_directories(cache_dir);
     // A per-process name: two trainers may fill the same cache at once; the rename is atomic.
+    // Saved through a stream: a file name would be recorded inside the archive, and the
+    // weights hash of equal weights would differ from process to process.
     const std::string tmp = path.string() + "." + std::to_string(::getpid()) + ".tmp";
-    torch::save(net_, tmp);
+    {
+      std::ofstream out(tmp, std::ios::binary);
+      torch::save(net_, out);
+      if (!out.flush()) throw std::runtime_error("cannot write the classifier cache " + tmp);
+    }
     fs::rename(tmp, path);
   }
   net_->eval();

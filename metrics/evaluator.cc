@@ -22,6 +22,7 @@ InceptionBackbone::InceptionBackbone(const InceptionConfig& config) : config_(co
   sha256_ = sha256_file(config.weights);
   net_->eval();
   net_->fold_batch_norm();
+  net_->to(config.device);
 }
 
 std::string InceptionBackbone::name() const {
@@ -33,9 +34,10 @@ BackboneOutput InceptionBackbone::extract(const torch::Tensor& images) const {
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> pools, logits;
   for (int64_t begin = 0; begin < images.size(0); begin += config_.batch_size) {
-    const auto out = net_->forward(images.slice(0, begin, begin + config_.batch_size), config_.preprocess);
-    pools.push_back(out.pool3);
-    logits.push_back(out.logits_unbiased);
+    const auto out = net_->forward(images.slice(0, begin, begin + config_.batch_size).to(config_.device),
+                                   config_.preprocess);
+    pools.push_back(out.pool3.cpu());
+    logits.push_back(out.logits_unbiased.cpu());
   }
   return {torch::cat(pools), torch::cat(logits)};
 }
@@ -65,9 +67,13 @@ Reference real_reference(const Backbone& backbone, const torch::Tensor& real, co
 
 EvalMetrics evaluate_images(const Backbone& backbone, const Reference& reference, const torch::Tensor& generated,
                             const std::vector<int64_t>& fid_sample_counts) {
-  const auto out = backbone.extract(generated);
+  return evaluate_outputs(backbone, reference, backbone.extract(generated), fid_sample_counts);
+}
+
+EvalMetrics evaluate_outputs(const Backbone& backbone, const Reference& reference, const BackboneOutput& out,
+                             const std::vector<int64_t>& fid_sample_counts) {
   EvalMetrics m;
-  m.samples = generated.size(0);
+  m.samples = out.features.size(0);
   m.backbone = backbone.name();
   m.weights_sha256 = backbone.weights_sha256();
   const auto fid = frechet_distance(feature_stats(out.features), reference.stats);

@@ -38,6 +38,7 @@ struct InceptionConfig {
   std::string weights_sha256;  // optional expected hash or prefix
   Preprocess preprocess = Preprocess::tensorflow;
   int64_t batch_size = 100;
+  torch::Device device = torch::kCPU;  // the network runs here; features come back to the CPU
 };
 
 // The FID Inception: pool3 features (2048) and unbiased logits (1008).
@@ -70,5 +71,9 @@ Reference real_reference(const Backbone& backbone, const torch::Tensor& real, co
 // FID of the first n images for each n of `fid_sample_counts` (from the same features).
 EvalMetrics evaluate_images(const Backbone& backbone, const Reference& reference, const torch::Tensor& generated,
                             const std::vector<int64_t>& fid_sample_counts = {});
+// The same from the backbone's outputs for the generated images (data-parallel ranks
+// extract their share and gather the outputs).
+EvalMetrics evaluate_outputs(const Backbone& backbone, const Reference& reference, const BackboneOutput& out,
+                             const std::vector<int64_t>& fid_sample_counts = {});
 
 }  // namespace gansweep

@@ -19,21 +19,22 @@ Tensor mean_relu(const Tensor& x) { return torch::relu(x).mean(); }
 }  // namespace
 
 Tensor discriminator_loss(Loss loss, const Tensor& cr, const Tensor& cf, const LossParams& p) {
+  const auto mean = [&p](const Tensor& x) { return p.batch_mean ? p.batch_mean(x) : x.mean(); };
   switch (loss) {
     case Loss::ce:
       return bce_sigmoid(cr, 1.0) + bce_sigmoid(cf, 0.0);
     case Loss::rce:
       return bce_logits(cr - cf, 1.0);
     case Loss::race:
-      return (bce_logits(cr - cf.mean(), 1.0) + bce_logits(cf - cr.mean(), 0.0)) / 2;
+      return (bce_logits(cr - mean(cf), 1.0) + bce_logits(cf - mean(cr), 0.0)) / 2;
     case Loss::ls:
       return mean_square(cr - 1) + mean_square(cf);
     case Loss::rals:
-      return (mean_square(cr - cf.mean() - 1) + mean_square(cf - cr.mean() + 1)) / 2;
+      return (mean_square(cr - mean(cf) - 1) + mean_square(cf - mean(cr) + 1)) / 2;
     case Loss::hinge:
       return mean_relu(1 - cr) + mean_relu(1 + cf);
     case Loss::rahinge:
-      return (mean_relu(1 - (cr - cf.mean())) + mean_relu(1 + (cf - cr.mean()))) / 2;
+      return (mean_relu(1 - (cr - mean(cf))) + mean_relu(1 + (cf - mean(cr)))) / 2;
     case Loss::rmcos:
       // mean_i softplus(−s·(cos_r,i − m − cos_f,i)): the margin handicaps the real side.
       return bce_logits(p.scale * ((cr - p.margin) - cf), 1.0);
@@ -42,21 +43,22 @@ Tensor discriminator_loss(Loss loss, const Tensor& cr, const Tensor& cf, const L
 }
 
 Tensor generator_loss(Loss loss, const Tensor& cr, const Tensor& cf, const LossParams& p) {
+  const auto mean = [&p](const Tensor& x) { return p.batch_mean ? p.batch_mean(x) : x.mean(); };
   switch (loss) {
     case Loss::ce:
       return bce_sigmoid(cf, 1.0);  // non-saturating
     case Loss::rce:
       return bce_logits(cf - cr, 1.0);
     case Loss::race:
-      return (bce_logits(cr - cf.mean(), 0.0) + bce_logits(cf - cr.mean(), 1.0)) / 2;
+      return (bce_logits(cr - mean(cf), 0.0) + bce_logits(cf - mean(cr), 1.0)) / 2;
     case Loss::ls:
       return mean_square(cf - 1);
     case Loss::rals:
-      return (mean_square(cr - cf.mean() + 1) + mean_square(cf - cr.mean() - 1)) / 2;
+      return (mean_square(cr - mean(cf) + 1) + mean_square(cf - mean(cr) - 1)) / 2;
     case Loss::hinge:
       return -cf.mean();
     case Loss::rahinge:
-      return (mean_relu(1 + (cr - cf.mean())) + mean_relu(1 - (cf - cr.mean()))) / 2;
+      return (mean_relu(1 + (cr - mean(cf))) + mean_relu(1 - (cf - mean(cr)))) / 2;
     case Loss::rmcos:
       return bce_logits(p.scale * ((cf - p.margin) - cr), 1.0);
   }

@@ -2,6 +2,8 @@
 // C_r = D(x_real) and C_f = D(G(z)), each a (B,) tensor. Batch means are not detached.
 #pragma once
 
+#include <functional>
+
 #include <torch/torch.h>
 
 #include "trainer/contract/job_spec.h"
@@ -11,6 +13,10 @@ namespace gansweep {
 struct LossParams {
   double margin = 0.15;  // m, RMCosGAN only
   double scale = 10.0;   // s, RMCosGAN only
+  // The batch mean of the relativistic-average losses (mean C_r, mean C_f): over the
+  // global batch when several ranks train one job (trainer/parallel/sync.h); plain mean
+  // when unset.
+  std::function<torch::Tensor(const torch::Tensor&)> batch_mean;
 };
 
 // D loss. For ce/ls/hinge it is the real term plus the fake term (no ½), which the reference

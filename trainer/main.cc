@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
   }
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
+  std::signal(SIGUSR1, on_signal);  // what mpirun forwards to its ranks without ending them (docs/gpu.md)
   const int code = gansweep::run_job(spec, events);
   if (code != gansweep::kExitFinished && code != gansweep::kExitPreempted)
     std::cerr << "trainer: job " << spec.job_id << " failed (exit " << code << "); see the failed event\n";

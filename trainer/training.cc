@@ -8,6 +8,9 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
 #include <iomanip>
 #include <sstream>
 
@@ -21,6 +24,8 @@
 #include "trainer/data/image_set.h"
 #include "trainer/losses.h"
 #include "trainer/models/dcgan.h"
+#include "trainer/parallel/communicator.h"
+#include "trainer/parallel/sync.h"
 #include "trainer/sample_grid.h"
 
 namespace gansweep {
@@ -50,25 +55,42 @@ void clear_grads(torch::nn::Module& m) {
   for (auto& p : m.parameters()) p.mutable_grad().reset();
 }
 
+// Where ranks other than 0 write events: nowhere (rank 0 alone emits the stream).
+struct NullBuffer : std::streambuf {
+  int overflow(int c) override { return c; }
+};
+
 class Training {
  public:
-  Training(const JobSpec& spec, std::ostream& out, const RunHooks& hooks) : spec_(spec), out_(out), hooks_(hooks) {}
+  Training(const JobSpec& spec, std::ostream& out, const RunHooks& hooks)
+      : spec_(spec), out_(out), null_out_(&null_buffer_), events_(&out), hooks_(hooks) {}
 
   int run();
-  // A failed event at the step reached so far.
+  // A failed event at the step reached so far. With several ranks, rank 0 reports and the
+  // others write the reason to stderr; all leave together (a bounded barrier), so no rank
+  // is killed by mpirun before rank 0 has written its event.
   int fail(const std::string& reason, bool retryable, int code) {
     Event e = event(EventType::failed);
     e.reason = reason;
     e.retryable = retryable;
-    emit(out_, e);
+    emit(*events_, e);
+    if (comm_ && comm_->size() > 1) {
+      if (comm_->rank() != 0) std::cerr << "trainer rank " << comm_->rank() << ": " << reason << "\n";
+      comm_->barrier();
+    }
     return code;
   }
 
  private:
+  void start_ranks();
   void load_data();
   void build_models();
   void load_metrics();
-  torch::Tensor generate_samples(int64_t count);
+  BackboneOutput generated_outputs(int64_t count);
+  torch::Tensor generate_shared(const torch::Tensor& z);
+  torch::Tensor local_rows(const torch::Tensor& global) const;
+  bool agree_to_stop();
+  void check_ranks_agree();
   torch::Tensor real_batch(const torch::Tensor& indices, bool g_step) const;
   torch::Tensor random_indices();
   torch::Tensor next_indices();
@@ -83,7 +105,14 @@ class Training {
 
   const JobSpec& spec_;
   std::ostream& out_;
+  NullBuffer null_buffer_;
+  std::ostream null_out_;
+  std::ostream* events_;  // out_ on rank 0, null_out_ on the others
   const RunHooks& hooks_;
+  std::unique_ptr<Communicator> comm_;
+  torch::Device device_ = torch::kCPU;
+  torch::Dtype dtype_ = torch::kFloat;
+  int64_t bucket_bytes_ = 0;
   ImageSet data_;
   torch::Tensor images_;  // uint8 (N, 3, S, S), shares data_'s memory
   int image_size_ = 0;
@@ -112,6 +141,31 @@ Event Training::event(EventType type) const {
   return e;
 }
 
+// The ranks of this job (one without mpirun), their device, and who emits events.
+void Training::start_ranks() {
+  ParallelOptions options;
+  options.backend = spec_.parallel.backend;
+  options.timeout_seconds = spec_.parallel.timeout_s;
+  try {
+    comm_ = make_communicator(options);
+  } catch (const ParallelError& e) {
+    throw BadInput(e.what());
+  }
+  // A stalled collective is reported by the lowest live rank, whatever its number.
+  comm_->set_on_stall([this](const std::string& message) {
+    Event e = event(EventType::failed);
+    e.reason = message;
+    e.retryable = true;
+    emit(out_, e);
+  });
+  device_ = comm_->device();
+  if (comm_->rank() != 0) events_ = &null_out_;
+  bucket_bytes_ = int64_t(spec_.parallel.bucket_mb * 1024 * 1024);
+  if (spec_.train.batch_size % comm_->size() != 0)
+    throw BadInput("train.batch_size " + std::to_string(spec_.train.batch_size) + " is not divisible by the " +
+                   std::to_string(comm_->size()) + " ranks of this job: each rank trains on an equal share");
+}
+
 void Training::load_data() {
   try {
     data_ = load_dataset(spec_.dataset, spec_.seed);
@@ -132,6 +186,13 @@ void Training::build_models() {
   torch::manual_seed(spec_.seed);  // model initialization draws from the global generator
   g_ = Generator(image_size_);
   d_ = Discriminator(image_size_, spec_.loss == Loss::rmcos);
+  dtype_ = spec_.train.dtype == "float64" ? torch::kDouble : torch::kFloat;
+  g_->to(device_, dtype_);
+  d_->to(device_, dtype_);
+  // Every rank starts from rank 0's weights, whatever its own initialization drew.
+  broadcast_module(*g_, *comm_);
+  broadcast_module(*d_, *comm_);
+  if (comm_->size() > 1) g_->set_communicator(comm_.get());
   const auto& t = spec_.train;
   opt_g_ = std::make_unique<torch::optim::Adam>(
       g_->parameters(), torch::optim::AdamOptions(t.lr_g).betas({t.beta1, t.beta2}));
@@ -150,6 +211,9 @@ void Training::build_models() {
 void Training::load_metrics() {
   const MetricsSpec& m = spec_.metrics;
   if (m.backbone == "none") return;
+  // Rank 0 first: it trains or computes what is cached (the classifier, the real
+  // statistics); the others then load the backbone from the cache and need no reference.
+  if (comm_->rank() != 0) comm_->barrier();
   const char* home = std::getenv("HOME");
   const std::string cache = !m.cache_dir.empty() ? m.cache_dir
                             : home ? (fs::path(home) / ".cache" / "gansweep").string()
@@ -167,32 +231,54 @@ void Training::load_metrics() {
       config.weights_sha256 = m.weights_sha256;
       config.preprocess = m.preprocess == "pytorch-fid" ? Preprocess::pytorch_fid : Preprocess::tensorflow;
       config.batch_size = m.batch_size;
+      config.device = device_;
       backbone_ = std::make_unique<InceptionBackbone>(config);
       if (!m.fid_reference.empty()) {
         reference_ = Reference{read_stats_npz(m.fid_reference), torch::Tensor()};
+        if (comm_->rank() == 0) comm_->barrier();
         return;
       }
     }
-    const int64_t n = m.reference_samples > 0 ? std::min(m.reference_samples, data_.count) : data_.count;
-    reference_ = real_reference(*backbone_, images_.narrow(0, 0, n), spec_.dataset.name, cache);
+    if (comm_->rank() == 0) {
+      const int64_t n = m.reference_samples > 0 ? std::min(m.reference_samples, data_.count) : data_.count;
+      reference_ = real_reference(*backbone_, images_.narrow(0, 0, n), spec_.dataset.name, cache);
+    }
   } catch (const WeightsError& e) {
     throw BadInput(std::string("metrics.weights: ") + e.what());
   } catch (const NpzError& e) {
     throw BadInput(std::string("metrics: ") + e.what());
   }
+  if (comm_->rank() == 0) comm_->barrier();
 }
 
-// `count` images as the reference generates them for FID/IS: batches of latents from a
-// generator of their own (seeded by the job and the step, so training randomness is
-// untouched), quantized to uint8 as save_image writes PNGs.
-torch::Tensor Training::generate_samples(int64_t count) {
+// This rank's rows of a tensor every rank holds whole (latents, batch indices).
+torch::Tensor Training::local_rows(const torch::Tensor& global) const {
+  const auto [begin, end] = shard_range(global.size(0), comm_->rank(), comm_->size());
+  return global.narrow(0, begin, end - begin);
+}
+
+// G(z) of a batch every rank drew whole: each rank generates its rows (BN statistics over
+// the whole batch), and every rank gets all images back, in order.
+torch::Tensor Training::generate_shared(const torch::Tensor& z) {
+  return gather_rows(g_->forward(local_rows(z).to(device_, dtype_)), *comm_).cpu();
+}
+
+// Backbone outputs of `count` images generated as the reference does for FID/IS: batches
+// of latents from a generator of their own (seeded by the job and the step, so training
+// randomness is untouched), quantized to uint8 as save_image writes PNGs. Each rank
+// generates and extracts its share of every batch; the outputs are gathered in order.
+BackboneOutput Training::generated_outputs(int64_t count) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(spec_.seed ^ kEvalSeedSalt ^ uint64_t(step_));
-  std::vector<torch::Tensor> batches;
+  std::vector<torch::Tensor> features, logits;
   for (int64_t done = 0; done < count; done += spec_.metrics.batch_size) {
     const int64_t n = std::min(spec_.metrics.batch_size, count - done);
-    batches.push_back(quantize_images(g_->forward(torch::randn({n, kLatentDim}, gen))));
+    const auto z = local_rows(torch::randn({n, kLatentDim}, gen)).to(device_, dtype_);
+    const auto local = backbone_->extract(quantize_images(g_->forward(z)).cpu());
+    // Gathered batch by batch, so the samples keep one process's order (IS splits, FID@n).
+    features.push_back(gather_rows(local.features, *comm_));
+    logits.push_back(gather_rows(local.logits, *comm_));
   }
-  return torch::cat(batches);
+  return {torch::cat(features), torch::cat(logits)};
 }
 
 // ToTensor then Normalize(0.5, 0.5): (v/255 − 0.5)/0.5, in that order as torchvision.
@@ -200,7 +286,7 @@ torch::Tensor Training::real_batch(const torch::Tensor& indices, bool g_step) co
   if (hooks_.on_real_batch)
     hooks_.on_real_batch(g_step, std::vector<int64_t>(indices.data_ptr<int64_t>(),
                                                       indices.data_ptr<int64_t>() + indices.numel()));
-  return images_.index_select(0, indices).to(torch::kFloat).div_(255).sub_(0.5).div_(0.5);
+  return images_.index_select(0, indices).to(device_, dtype_).div_(255).sub_(0.5).div_(0.5);
 }
 
 // B distinct images drawn uniformly, independently of other batches (numpy.random.choice
@@ -215,36 +301,67 @@ torch::Tensor Training::next_indices() {
   return epoch_order_.narrow(0, batch_in_epoch_ * spec_.train.batch_size, spec_.train.batch_size);
 }
 
-// One D step then one G step, in the reference's order (rmcosgan.md §3).
+// One D step then one G step, in the reference's order (rmcosgan.md §3). Every rank draws
+// the whole global batch (indices and latents, from the same generator) and trains on its
+// rows; losses are means over the rank's rows, relativistic batch means are global, and
+// the gradients are averaged, which together give one process's update on the batch.
 std::pair<double, double> Training::iteration(const torch::Tensor& indices) {
   const int64_t b = spec_.train.batch_size;
-  const LossParams params{spec_.margin, spec_.scale};
+  LossParams params{spec_.margin, spec_.scale, {}};
+  if (comm_->size() > 1) params.batch_mean = [this](const torch::Tensor& x) { return global_mean(x, *comm_); };
+  // Drawn in float32 whatever the precision, so float64 runs see the same latents.
+  const auto latents = [&] { return local_rows(torch::randn({b, kLatentDim}, rng_)).to(device_, dtype_); };
 
   set_requires_grad(*d_, true);
   clear_grads(*d_);
-  const auto c_real = d_->forward(real_batch(indices, false));
+  const auto c_real = d_->forward(real_batch(local_rows(indices), false));
   torch::Tensor fake;
   {
     torch::NoGradGuard no_grad;  // the fakes are detached in the D step
-    fake = g_->forward(torch::randn({b, kLatentDim}, rng_));
+    fake = g_->forward(latents());
   }
   const auto c_fake = d_->forward(fake);
   const auto loss_d = discriminator_loss(spec_.loss, c_real, c_fake, params);
   loss_d.backward();
+  average_gradients(d_->parameters(), *comm_, bucket_bytes_);
   opt_d_->step();
 
   set_requires_grad(*d_, false);
   clear_grads(*g_);
-  const auto c_fake_g = d_->forward(g_->forward(torch::randn({b, kLatentDim}, rng_)));
+  const auto c_fake_g = d_->forward(g_->forward(latents()));
   torch::Tensor c_real_g;
   if (is_relativistic(spec_.loss)) {
     torch::NoGradGuard no_grad;  // D is frozen: C_r of the fresh batch is a constant
-    c_real_g = d_->forward(real_batch(random_indices(), true));
+    c_real_g = d_->forward(real_batch(local_rows(random_indices()), true));
   }
   const auto loss_g = generator_loss(spec_.loss, c_real_g, c_fake_g, params);
   loss_g.backward();
+  average_gradients(g_->parameters(), *comm_, bucket_bytes_);
   opt_g_->step();
-  return {loss_d.item<double>(), loss_g.item<double>()};
+  // The losses of the whole batch, the same on every rank (so all stop together on NaN).
+  auto losses = torch::stack({loss_d.detach(), loss_g.detach()}).to(torch::kDouble);
+  comm_->all_reduce(losses, ReduceOp::average);
+  losses = losses.cpu();
+  return {losses[0].item<double>(), losses[1].item<double>()};
+}
+
+// Stop (SIGTERM) when any rank was asked to, so all ranks checkpoint at the same step.
+bool Training::agree_to_stop() {
+  auto flag = torch::tensor({g_stop_requested.load() ? 1.0 : 0.0}, torch::kDouble).to(device_);
+  comm_->all_reduce(flag, ReduceOp::sum);
+  return flag.cpu().item<double>() > 0;
+}
+
+// The ranks must hold the same weights and buffers (spectral-norm vectors, BN statistics);
+// a difference means they trained apart, and the checkpoint would not be the job's state.
+void Training::check_ranks_agree() {
+  if (comm_->size() == 1) return;
+  const auto mine = torch::cat({state_fingerprint(*g_), state_fingerprint(*d_)}).contiguous();
+  const auto all = comm_->all_gather(mine).cpu();
+  for (int r = 1; r < comm_->size(); ++r)
+    if (!torch::equal(all[r], all[0]))
+      throw std::runtime_error("rank " + std::to_string(r) + " holds other weights than rank 0 at step " +
+                               std::to_string(step_) + ": the ranks diverged");
 }
 
 bool Training::eval_due() const {
@@ -265,12 +382,17 @@ void Training::evaluate() {
     // The reference samples with G in train mode (BN on batch statistics); optional eval mode.
     torch::NoGradGuard no_grad;
     if (spec_.train.sample_in_eval_mode) g_->eval();
-    write_sample_grid(g_->forward(grid_z_), 8, (dir / name.str()).string());
-    if (backbone_)
-      metrics = evaluate_images(*backbone_, reference_, generate_samples(spec_.metrics.samples),
-                                spec_.metrics.fid_sample_counts);
+    const auto grid = generate_shared(grid_z_);
+    if (comm_->rank() == 0) write_sample_grid(grid, 8, (dir / name.str()).string());
+    if (backbone_) {
+      const auto outputs = generated_outputs(spec_.metrics.samples);
+      if (comm_->rank() == 0)
+        metrics = evaluate_outputs(*backbone_, reference_, outputs, spec_.metrics.fid_sample_counts);
+    }
     g_->train();
   }
+  // The others wait here while rank 0 computes the statistics, not inside a collective.
+  comm_->barrier();
   Event e = event(EventType::eval);
   if (losses_counted_ > 0) {
     e.loss_d = loss_d_sum_ / double(losses_counted_);
@@ -279,7 +401,7 @@ void Training::evaluate() {
   e.sample_grid = (dir / name.str()).string();
   e.metrics = metrics;
   e.eval_seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  emit(out_, e);
+  emit(*events_, e);
   loss_d_sum_ = loss_g_sum_ = 0;
   losses_counted_ = 0;
 }
@@ -289,10 +411,17 @@ nlohmann::json Training::identity() const {
   return {{"loss", to_string(spec_.loss)}, {"margin", spec_.margin}, {"scale", spec_.scale},
           {"seed", spec_.seed}, {"dataset", spec_.dataset.name}, {"images", data_.count},
           {"image_size", image_size_}, {"batch_size", spec_.train.batch_size},
-          {"schedule", to_string(spec_.train.schedule)}};
+          {"schedule", to_string(spec_.train.schedule)}, {"dtype", spec_.train.dtype}};
 }
 
+// Collective: rank 0 writes (every rank holds the same state), and all ranks leave together,
+// so a rank that exits next is never killed by mpirun before the file is complete.
 void Training::save_checkpoint() {
+  check_ranks_agree();
+  if (comm_->rank() != 0) {
+    comm_->barrier();
+    return;
+  }
   torch::serialize::OutputArchive archive, g, d, og, od;
   g_->save(g);
   d_->save(d);
@@ -313,18 +442,29 @@ void Training::save_checkpoint() {
   fs::rename(tmp, path);
   Event e = event(EventType::checkpoint);
   e.checkpoint = path;
-  emit(out_, e);
+  emit(*events_, e);
+  comm_->barrier();
 }
 
+// Rank 0 reads the file and sends its bytes to every rank, so all resume from the same
+// weights, optimizer state, random state and counters.
 bool Training::load_checkpoint() {
   const std::string path = checkpoint_path();
-  if (!fs::exists(path)) return false;
+  std::string bytes;
+  if (comm_->rank() == 0 && fs::exists(path)) {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (!in.good() && !in.eof()) bytes.clear();
+    if (bytes.empty()) bytes = "unreadable";  // still "a checkpoint is there": load_from reports it
+  }
+  bytes = comm_->broadcast_bytes(bytes, 0);
+  if (bytes.empty()) return false;
   if (!spec_.resume)
     throw BadInput("output_dir " + spec_.output_dir + " already holds a checkpoint and resume is false; "
                    "choose a new output_dir (nothing stored is overwritten)");
   try {
     torch::serialize::InputArchive archive, g, d, og, od;
-    archive.load_from(path);
+    archive.load_from(bytes.data(), bytes.size(), device_);
     c10::IValue id;
     archive.read("identity", id);
     const auto stored = nlohmann::json::parse(id.toStringRef());
@@ -344,14 +484,15 @@ bool Training::load_checkpoint() {
     archive.read("counters", counters);
     archive.read("loss_sums", sums);
     archive.read("epoch_order", order);
-    rng_.set_state(rng);
+    rng_.set_state(rng.cpu());
+    counters = counters.cpu();
     step_ = counters[0].item<int64_t>();
     epoch_ = counters[1].item<int64_t>();
     batch_in_epoch_ = counters[2].item<int64_t>();
     losses_counted_ = counters[3].item<int64_t>();
     loss_d_sum_ = sums[0].item<double>();
     loss_g_sum_ = sums[1].item<double>();
-    epoch_order_ = order.numel() > 0 ? order : torch::Tensor();
+    epoch_order_ = order.numel() > 0 ? order.cpu() : torch::Tensor();
   } catch (const c10::Error& e) {
     throw BadInput("checkpoint " + path + " is unreadable (" + e.what_without_backtrace() +
                    "); move it away to start afresh");
@@ -363,6 +504,10 @@ bool Training::load_checkpoint() {
 
 int Training::run() {
   if (spec_.train.threads > 0) torch::set_num_threads(spec_.train.threads);
+  // TF32 changes FID (and was not there in the paper's PyTorch 1.2): full float32 on GPUs.
+  at::globalContext().setAllowTF32CuBLAS(false);
+  at::globalContext().setAllowTF32CuDNN(false);
+  start_ranks();
   fs::create_directories(spec_.output_dir);
   load_data();
   build_models();
@@ -376,20 +521,22 @@ int Training::run() {
   started.g_parameters = count_parameters(*g_);
   started.d_parameters = count_parameters(*d_);
   started.dataset_images = data_.count;
-  emit(out_, started);
+  started.world_size = comm_->size();
+  emit(*events_, started);
 
   g_->train();
   d_->train();  // D is never put in eval mode: every forward runs a power iteration
   auto window_start = Clock::now();
   int64_t window_steps = 0;
   while (step_ < total_steps_) {
-    if (g_stop_requested.load()) {
+    if (agree_to_stop()) {
       save_checkpoint();
       Event e = event(EventType::failed);
       e.reason = "preempted: stopped by a signal after step " + std::to_string(step_) + ", checkpoint written";
       e.retryable = true;
       e.preempted = true;
-      emit(out_, e);
+      emit(*events_, e);
+      comm_->barrier();
       return kExitPreempted;
     }
     const auto [loss_d, loss_g] = iteration(next_indices());
@@ -414,7 +561,7 @@ int Training::run() {
       e.loss_d = loss_d;
       e.loss_g = loss_g;
       e.iterations_per_second = seconds > 0 ? window_steps / seconds : 0.0;
-      emit(out_, e);
+      emit(*events_, e);
       window_start = Clock::now();
       window_steps = 0;
     }
@@ -423,7 +570,8 @@ int Training::run() {
       save_checkpoint();
     }
   }
-  emit(out_, event(EventType::finished));
+  emit(*events_, event(EventType::finished));
+  comm_->barrier();
   return kExitFinished;
 }
 

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <deque>
 #include <fstream>
+#include <regex>
 #include <stdexcept>
 #include <utility>
 
@@ -125,6 +126,21 @@ std::vector<std::string> last_lines(const std::string& path, size_t count) {
     if (tail.size() > count) tail.pop_front();
   }
   return {tail.begin(), tail.end()};
+}
+
+std::string reason_without_event(int exit_code, const std::vector<std::string>& stderr_tail) {
+  // Open MPI: "mpirun noticed that process rank 1 with PID 0 on node vm exited on signal 9 (Killed)."
+  static const std::regex died(R"(process rank (\d+) with PID \d+ on node (\S+) exited on signal (\d+)( \(([^)]*)\))?)");
+  for (const auto& line : stderr_tail) {
+    std::smatch m;
+    if (std::regex_search(line, m, died)) {
+      std::string reason = "rank " + m[1].str() + " (on " + m[2].str() + ") exited on signal " + m[3].str();
+      if (m[5].matched) reason += " (" + m[5].str() + ")";
+      return reason + "; mpirun ended the other ranks";
+    }
+  }
+  if (exit_code > 128) return "the trainer was killed by signal " + std::to_string(exit_code - 128) + " without a failed event";
+  return "the trainer exited with code " + std::to_string(exit_code) + " without a failed event";
 }
 
 }  // namespace gansweep

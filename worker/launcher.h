@@ -48,4 +48,9 @@ class ChildProcess {
 // The last `count` lines of a text file (fewer when it is shorter; none when it is missing).
 std::vector<std::string> last_lines(const std::string& path, size_t count);
 
+// Why a trainer ended with `exit_code` without a failed event, from the end of its stderr:
+// mpirun's report of a rank that died ("process rank 1 ... exited on signal 9") names
+// the rank; otherwise the exit code or signal.
+std::string reason_without_event(int exit_code, const std::vector<std::string>& stderr_tail);
+
 }  // namespace gansweep

@@ -29,12 +29,15 @@ using Clock = std::chrono::steady_clock;
 // How long a drain waits for trainers to checkpoint and for the coordinator to take their
 // finish, before the worker exits anyway.
 constexpr int kDrainSeconds = 120;
+constexpr int kPreemptedExit = 3;  // the trainer's exit code after a checkpoint-and-stop
 
 struct RunningJob {
   v1::JobLease lease;
   std::unique_ptr<ChildProcess> child;
   std::vector<std::string> unsent;  // event lines not yet acknowledged by the coordinator
   std::string failure_reason;       // from the trainer's failed event
+  bool preempted = false;           // its failed event says it checkpointed and stopped
+  int stop_signal = SIGTERM;        // SIGUSR1 for mpirun, which forwards it to every rank
   std::string stderr_path;
   std::optional<int> exit_code;
   bool superseded = false;          // the coordinator no longer takes this attempt's reports
@@ -115,7 +118,7 @@ class Worker {
         draining = true;
         drain_deadline = Clock::now() + std::chrono::seconds(kDrainSeconds);
         log("SIGTERM: stopping " + std::to_string(jobs_.size()) + " trainers (they checkpoint and exit 3)");
-        for (auto& job : jobs_) job->child->signal(SIGTERM);
+        for (auto& job : jobs_) job->child->signal(job->stop_signal);
       }
       relay_events();
       finish_ended_jobs();
@@ -226,10 +229,16 @@ class Worker {
 
     const std::vector<int> devices(lease.devices().begin(), lease.devices().end());
     LaunchSpec launch;
-    if (devices.size() > 1)
-      launch.argv = {options_.mpirun, "-np", std::to_string(devices.size()), options_.trainer, "--job", spec_path.string()};
-    else
+    if (devices.size() > 1) {
+      // One rank per device. --oversubscribe: CPU ranks may outnumber the cores Open MPI
+      // counts; root must say so explicitly.
+      launch.argv = {options_.mpirun, "-np", std::to_string(devices.size()), "--oversubscribe"};
+      if (::geteuid() == 0) launch.argv.push_back("--allow-run-as-root");
+      for (const std::string& arg : {options_.trainer, std::string("--job"), spec_path.string()}) launch.argv.push_back(arg);
+      job->stop_signal = SIGUSR1;  // a SIGTERM makes mpirun kill the ranks a second later
+    } else {
       launch.argv = {options_.trainer, "--job", spec_path.string()};
+    }
     // Each job sees only its own GPUs; a CPU job sees none.
     launch.env["CUDA_VISIBLE_DEVICES"] = options_.gpus.empty() ? "" : join(devices);
     launch.stderr_path = job->stderr_path;
@@ -251,8 +260,7 @@ class Worker {
     for (auto& job : jobs_) {
       for (auto& line : job->child->take_lines()) {
         try {
-          const Event event = event_from_json(nlohmann::json::parse(line));
-          if (event.type == EventType::failed) job->failure_reason = event.reason;
+          note_event(*job, event_from_json(nlohmann::json::parse(line)));
           job->unsent.push_back(std::move(line));
         } catch (const std::exception&) {
           log("not an event, not relayed: " + line.substr(0, 200));
@@ -279,7 +287,7 @@ class Worker {
         log("attempt " + std::to_string(job.lease.attempt_id()) + " superseded: " + status.error_message());
         job.superseded = true;
         job.unsent.clear();
-        job.child->signal(SIGTERM);
+        job.child->signal(job.stop_signal);
         return true;
       }
       if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
@@ -304,11 +312,23 @@ class Worker {
       // Events first: once the attempt is finished its reports are refused.
       for (auto& line : job.child->take_lines()) job.unsent.push_back(std::move(line));
       keep_only_events(job);
+      if (*job.exit_code != 0 && job.failure_reason.empty()) {
+        // Ended without saying why (killed, crashed, or a rank died under mpirun): the
+        // stream still ends with a failed event, naming the rank when mpirun did.
+        Event failed;
+        failed.type = EventType::failed;
+        failed.job_id = job.lease.job_key();
+        failed.reason = reason_without_event(*job.exit_code, last_lines(job.stderr_path, options_.error_lines));
+        failed.retryable = true;
+        job.failure_reason = failed.reason;
+        job.unsent.push_back(to_json(failed).dump());
+      }
       if (!send_unsent(job)) {
         ++it;
         continue;
       }
-      const int code = *job.exit_code;
+      // mpirun exits 1 when signalled whatever its ranks return: the event says preempted.
+      const int code = job.preempted && *job.exit_code != 0 ? kPreemptedExit : *job.exit_code;
       const std::string status = code == 0 ? "finished" : code == 3 ? "preempted"
                                  : code > 128 ? "killed by signal " + std::to_string(code - 128) : "failed";
       std::vector<std::string> errors;
@@ -324,13 +344,18 @@ class Worker {
     }
   }
 
+  static void note_event(RunningJob& job, const Event& event) {
+    if (event.type != EventType::failed) return;
+    job.failure_reason = event.reason;
+    job.preempted = event.preempted;
+  }
+
   // Keeps only event lines among those read after the child ended.
   void keep_only_events(RunningJob& job) {
     std::vector<std::string> events;
     for (auto& line : job.unsent) {
       try {
-        const Event event = event_from_json(nlohmann::json::parse(line));
-        if (event.type == EventType::failed) job.failure_reason = event.reason;
+        note_event(job, event_from_json(nlohmann::json::parse(line)));
         events.push_back(std::move(line));
       } catch (const std::exception&) {
       }
@@ -369,7 +394,7 @@ class Worker {
       for (auto& job : jobs_)
         if (job->lease.attempt_id() == stop && !job->exit_code) {
           log("attempt " + std::to_string(stop) + ": cancelled or superseded, stopping its trainer");
-          job->child->signal(SIGTERM);
+          job->child->signal(job->stop_signal);
         }
   }
 

@@ -240,6 +240,17 @@ TEST_F(SchedulerTest, ASupersededAttemptIsRefused) {
   EXPECT_EQ(final_values.at("fid"), 40.0);
   EXPECT_FALSE(final_values.at("is_mean"));
   EXPECT_EQ(store_->report_progress(current->attempt_id, 2, {fid}), 0);  // replay adds nothing
+  // The files the events name: stored once however often the report is replayed.
+  const ArtifactRecord grid{"sample_grid", "/w/jobs/j/samples/step_00000004.png", 4};
+  const ArtifactRecord checkpoint{"checkpoint", "/w/jobs/j/checkpoint.pt", 4};
+  store_->report_progress(current->attempt_id, 4, {}, {grid, checkpoint});
+  store_->report_progress(current->attempt_id, 4, {}, {grid, checkpoint});
+  const auto artifacts = store_->list_artifacts(current->job_id);
+  ASSERT_EQ(artifacts.size(), 2u);
+  EXPECT_EQ(artifacts[0].kind, "sample_grid");
+  EXPECT_EQ(artifacts[0].path, grid.path);
+  EXPECT_EQ(artifacts[1].kind, "checkpoint");
+  EXPECT_EQ(artifacts[1].step, 4);
   EXPECT_EQ(store_->list_attempts(current->job_id)[1].step, 4);
   EXPECT_EQ(store_->finish_attempt(current->attempt_id, 0, "", kT0), "done");
   EXPECT_THROW(store_->finish_attempt(current->attempt_id, 0, "", kT0), StaleAttemptError);

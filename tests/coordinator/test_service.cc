@@ -60,6 +60,20 @@ TEST(Progress, FidAtSeveralSampleCountsBecomesOneRowPerCount) {
   EXPECT_EQ(rows.at("fid@5000"), (std::pair<double, int64_t>{33.0, 5000}));
 }
 
+TEST(Progress, SampleGridsAndCheckpointsBecomeArtifacts) {
+  const std::string eval =
+      R"({"event":"eval","job_id":"j","step":5,"epoch":1,"time":1,"sample_grid":"/w/samples/step_00000005.png"})";
+  const std::string checkpoint =
+      R"({"event":"checkpoint","job_id":"j","step":5,"epoch":1,"time":1,"checkpoint":"/w/checkpoint.pt"})";
+  const ProgressReport report = read_event_lines({eval, checkpoint, kProgress});
+  ASSERT_EQ(report.artifacts.size(), 2u);
+  EXPECT_EQ(report.artifacts[0].kind, "sample_grid");
+  EXPECT_EQ(report.artifacts[0].path, "/w/samples/step_00000005.png");
+  EXPECT_EQ(report.artifacts[0].step, 5);
+  EXPECT_EQ(report.artifacts[1].kind, "checkpoint");
+  EXPECT_EQ(report.artifacts[1].path, "/w/checkpoint.pt");
+}
+
 TEST(Progress, ABadLineIsNamed) {
   try {
     read_event_lines({kProgress, "{not json"});

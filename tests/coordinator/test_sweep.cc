@@ -181,6 +181,19 @@ TEST(SweepExpand, ADatasetsFidReferenceGoesToItsJobsMetrics) {
   EXPECT_EQ(sweep.canonical["datasets"]["synth"]["fid_reference"], "/stats/synth.npz");
 }
 
+TEST(SweepExpand, TheParallelSectionGoesToEveryJobAndOnlyThenIntoTheHash) {
+  const Sweep plain = parse_sweep(kBase, "t.yaml");
+  EXPECT_FALSE(plain.canonical.contains("parallel"));  // hashes of older sweep files stay the same
+  const Sweep sweep = parse_sweep(kBase + "parallel:\n  backend: mpi\n  timeout_s: 60\n", "t.yaml");
+  const JobSpec spec = job_spec_from_json(expand_sweep(sweep)[0].spec);
+  EXPECT_EQ(spec.parallel.backend, "mpi");
+  EXPECT_EQ(spec.parallel.timeout_s, 60);
+  EXPECT_NE(sweep.content_hash, plain.content_hash);
+  EXPECT_EQ(error_of(kBase + "parallel:\n  backend: gloo\n"),
+            "t.yaml:18: parallel.backend: unknown backend 'gloo' (valid: auto, single, mpi, nccl) "
+            "(in job dataset=synth,loss=rmcos,seed=1)");
+}
+
 const std::string kRandom =
     "name: r\n"
     "method: random\n"

@@ -42,9 +42,15 @@ TEST(JobSpec, RoundTripsThroughJson) {
   json j = minimal();
   j["loss"] = "rahinge";
   j["seed"] = 7;
-  j["train"] = {{"schedule", "iterations"}, {"iterations", 100001}, {"eval_every", 5000}, {"batch_size", 64}};
+  j["train"] = {{"schedule", "iterations"}, {"iterations", 100001}, {"eval_every", 5000}, {"batch_size", 64},
+                {"dtype", "float64"}};
+  j["parallel"] = {{"backend", "nccl"}, {"bucket_mb", 8}, {"timeout_s", 60}};
   const JobSpec a = job_spec_from_json(j);
   const JobSpec b = job_spec_from_json(to_json(a));
+  EXPECT_EQ(b.train.dtype, "float64");
+  EXPECT_EQ(b.parallel.backend, "nccl");
+  EXPECT_EQ(b.parallel.bucket_mb, 8);
+  EXPECT_EQ(b.parallel.timeout_s, 60);
   EXPECT_EQ(to_json(a), to_json(b));
   EXPECT_EQ(b.loss, Loss::rahinge);
   EXPECT_EQ(b.train.iterations, 100001);
@@ -74,6 +80,19 @@ TEST(JobSpec, ErrorsNameTheField) {
   j = minimal();
   j["train"] = {{"batch_size", "32"}};
   EXPECT_NE(error_of(j).find("train.batch_size: must be an integer"), std::string::npos) << error_of(j);
+
+  j = minimal();
+  j["parallel"] = {{"backend", "gloo"}};
+  EXPECT_NE(error_of(j).find("parallel.backend: unknown backend 'gloo' (valid: auto, single, mpi, nccl)"),
+            std::string::npos) << error_of(j);
+
+  j = minimal();
+  j["parallel"] = {{"timeout_s", 0}};
+  EXPECT_NE(error_of(j).find("parallel.timeout_s: must lie in [1, 86400]"), std::string::npos) << error_of(j);
+
+  j = minimal();
+  j["train"] = {{"dtype", "float16"}};
+  EXPECT_NE(error_of(j).find("train.dtype: must be 'float32' or 'float64'"), std::string::npos) << error_of(j);
 
   j = minimal();
   j["train"] = {{"batch_sise", 32}};

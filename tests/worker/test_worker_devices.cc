@@ -59,6 +59,29 @@ echo '{"event":"eval","job_id":"j","step":1,"epoch":0,"time":0,"loss_d":0.5,"los
 echo '{"event":"finished","job_id":"j","step":1,"epoch":0,"time":0}'
 )";
 
+// Stands in for mpirun: records its arguments and environment, then plays what mpirun
+// does when a rank dies (loss ls: Open MPI's report on stderr, exit 137), or a job
+// preempted by SIGUSR1 (rmcos, first attempt: a preempted event, then exit 1 as mpirun
+// does when signalled; the next attempt finishes).
+constexpr const char* kScriptedMpirun = R"(#!/bin/sh
+job="$7"
+[ "$6" = "--job" ] || job="$6"
+out=$(grep -o '"output_dir": "[^"]*"' "$job" | cut -d'"' -f4)
+echo "$@" > "$out/mpirun-args"
+echo "$CUDA_VISIBLE_DEVICES" > "$out/devices"
+echo '{"event":"started","job_id":"j","step":0,"epoch":0,"time":0,"world_size":2}'
+if grep -q '"loss": "ls"' "$job"; then
+  echo 'mpirun noticed that process rank 1 with PID 0 on node gpu7 exited on signal 9 (Killed).' >&2
+  exit 137
+fi
+if [ ! -e "$out/preempted-once" ]; then
+  touch "$out/preempted-once"
+  echo '{"event":"failed","job_id":"j","step":5,"epoch":0,"time":0,"reason":"preempted","retryable":true,"preempted":true}'
+  exit 1
+fi
+echo '{"event":"finished","job_id":"j","step":9,"epoch":0,"time":0}'
+)";
+
 class WorkerDevicesTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -70,16 +93,20 @@ class WorkerDevicesTest : public ::testing::Test {
     trainer_ = (dir_ / "trainer.sh").string();
     std::ofstream(trainer_) << kScriptedTrainer;
     ::chmod(trainer_.c_str(), 0755);
+    mpirun_ = (dir_ / "mpirun.sh").string();
+    std::ofstream(mpirun_) << kScriptedMpirun;
+    ::chmod(mpirun_.c_str(), 0755);
   }
   void TearDown() override { fs::remove_all(dir_); }
 
   // Runs a coordinator (until every job settles) and one worker with GPUs 0 and 1.
-  void run_sweep(const std::string& losses) {
+  void run_sweep(const std::string& losses, int gpus_per_job = 1) {
     const fs::path sweep = dir_ / "sweep.yaml";
     std::ofstream(sweep) << "name: devices\nmethod: grid\nparameters:\n  dataset: {value: synth}\n"
                             "  loss: {values: [" << losses << "]}\n  seed: {value: 1}\n"
                             "train: {schedule: iterations, iterations: 1, batch_size: 8}\n"
-                            "datasets:\n  synth: {format: synthetic}\nretries: 2\n";
+                            "datasets:\n  synth: {format: synthetic}\nretries: 2\n"
+                         << "resources: {gpus: " << gpus_per_job << "}\n";
     LaunchSpec coordinator_spec;
     coordinator_spec.argv = {GANSWEEP_COORDINATOR_BINARY, "--sweep", sweep.string(), "--db", db_,
                              "--listen", "127.0.0.1:0", "--exit-when-done"};
@@ -95,7 +122,8 @@ class WorkerDevicesTest : public ::testing::Test {
 
     LaunchSpec worker_spec;
     worker_spec.argv = {GANSWEEP_WORKER_BINARY, "--coordinator", address, "--gpus", "0,1", "--name", "w",
-                        "--work-dir", (dir_ / "work").string(), "--trainer", trainer_, "--poll-ms", "50"};
+                        "--work-dir", (dir_ / "work").string(), "--trainer", trainer_, "--mpirun", mpirun_,
+                        "--poll-ms", "50"};
     worker_spec.stderr_path = (dir_ / "worker.stderr").string();
     auto worker = ChildProcess::start(worker_spec);
     std::optional<int> code;
@@ -114,7 +142,7 @@ class WorkerDevicesTest : public ::testing::Test {
   }
 
   fs::path dir_;
-  std::string db_, trainer_;
+  std::string db_, trainer_, mpirun_;
 };
 
 TEST_F(WorkerDevicesTest, TwoConcurrentJobsNeverShareADevice) {
@@ -140,6 +168,30 @@ TEST_F(WorkerDevicesTest, ABadInputExitFailsAtOnceWithTheReasonAndStderrLines) {
   EXPECT_EQ(query_text(db_, "SELECT COUNT(*) FROM attempts"), "1");  // retries left, none used
   EXPECT_EQ(query_text(db_, "SELECT exit_code FROM attempts"), "1");
   EXPECT_EQ(query_text(db_, "SELECT last_error FROM jobs"), "dataset missing\ndataset file /data/missing.bin not found");
+}
+
+// A job of 2 GPUs runs as mpirun -np 2 over both; a rank that dies fails the attempt with
+// a failed event naming the rank (from mpirun's report), and the job is retried.
+TEST_F(WorkerDevicesTest, ADeadRankIsNamedInTheFailedEventAndTheJobRetried) {
+  run_sweep("ls", 2);
+  const std::string args = read_file(job_dir("ls") / "mpirun-args");
+  EXPECT_EQ(args.rfind("-np 2 --oversubscribe ", 0), 0u) << args;
+  EXPECT_NE(args.find(trainer_ + " --job "), std::string::npos) << args;
+  EXPECT_EQ(read_file(job_dir("ls") / "devices"), "0,1\n");
+  EXPECT_EQ(query_text(db_, "SELECT status FROM jobs"), "failed");
+  EXPECT_EQ(query_text(db_, "SELECT COUNT(*) FROM attempts"), "3");  // the first try and 2 retries
+  const std::string error = query_text(db_, "SELECT last_error FROM jobs");
+  EXPECT_EQ(error.rfind("rank 1 (on gpu7) exited on signal 9 (Killed); mpirun ended the other ranks", 0), 0u) << error;
+}
+
+// mpirun exits 1 when signalled, whatever its ranks return; the worker goes by the
+// preempted event, so the job is requeued without using a retry.
+TEST_F(WorkerDevicesTest, APreemptedMultiRankJobIsRequeuedWithoutUsingARetry) {
+  run_sweep("rmcos", 2);
+  EXPECT_EQ(query_text(db_, "SELECT status FROM jobs"), "done");
+  EXPECT_EQ(query_text(db_, "SELECT group_concat(status) FROM (SELECT status FROM attempts ORDER BY id)"),
+            "preempted,done");
+  EXPECT_EQ(query_text(db_, "SELECT retries_left FROM jobs"), "2");
 }
 
 }  // namespace

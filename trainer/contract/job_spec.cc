@@ -226,6 +226,8 @@ JobSpec job_spec_from_json(const json& j) {
     t.get("sample_in_eval_mode", tr.sample_in_eval_mode);
     t.get("threads", tr.threads);
     require(tr.threads >= 0 && tr.threads <= 1024, "train.threads", "must lie in [0, 1024]");
+    t.get("dtype", tr.dtype);
+    require(tr.dtype == "float32" || tr.dtype == "float64", "train.dtype", "must be 'float32' or 'float64'");
     t.reject_unknown();
   }
 
@@ -260,6 +262,19 @@ JobSpec job_spec_from_json(const json& j) {
     m.get("cache_dir", s.metrics.cache_dir);
     m.reject_unknown();
   }
+
+  if (top.has("parallel")) {
+    Fields p(top.at("parallel"), "parallel");
+    p.get("backend", s.parallel.backend);
+    require(s.parallel.backend == "auto" || s.parallel.backend == "single" || s.parallel.backend == "mpi" ||
+                s.parallel.backend == "nccl",
+            "parallel.backend", "unknown backend '" + s.parallel.backend + "' (valid: auto, single, mpi, nccl)");
+    p.get("bucket_mb", s.parallel.bucket_mb);
+    require(s.parallel.bucket_mb > 0 && s.parallel.bucket_mb <= 4096, "parallel.bucket_mb", "must lie in (0, 4096]");
+    p.get("timeout_s", s.parallel.timeout_s);
+    require(s.parallel.timeout_s >= 1 && s.parallel.timeout_s <= 86400, "parallel.timeout_s", "must lie in [1, 86400]");
+    p.reject_unknown();
+  }
   top.reject_unknown();
   return s;
 }
@@ -286,7 +301,8 @@ json to_json(const JobSpec& s) {
                 {"eval_every", s.train.eval_every},
                 {"log_every", s.train.log_every},
                 {"sample_in_eval_mode", s.train.sample_in_eval_mode},
-                {"threads", s.train.threads}};
+                {"threads", s.train.threads},
+                {"dtype", s.train.dtype}};
   if (s.train.schedule == Schedule::epochs)
     train["epochs"] = s.train.epochs;
   else
@@ -318,6 +334,8 @@ json to_json(const JobSpec& s) {
             {"batch_size", s.metrics.batch_size},
             {"preprocess", s.metrics.preprocess},
             {"cache_dir", s.metrics.cache_dir}}},
+          {"parallel",
+           {{"backend", s.parallel.backend}, {"bucket_mb", s.parallel.bucket_mb}, {"timeout_s", s.parallel.timeout_s}}},
           {"output_dir", s.output_dir},
           {"resume", s.resume}};
 }

@@ -50,6 +50,9 @@ struct TrainSpec {
   int64_t log_every = 50;       // progress event every N iterations
   bool sample_in_eval_mode = false;  // the reference samples with G in train mode
   int threads = 0;              // intra-op threads; 0 = LibTorch's default
+  // Precision of weights and activations: float32 as the paper; float64 for exactness
+  // checks (float32 rounding alone moves a GAN's weights by ~1e-3 within 20 iterations).
+  std::string dtype = "float32";
 };
 
 // What each evaluation measures (docs/job-spec.md, docs/metrics.md).
@@ -66,6 +69,13 @@ struct MetricsSpec {
   std::string cache_dir;              // real-data statistics cache; default ~/.cache/gansweep
 };
 
+// How the ranks of a data-parallel job share the work (docs/job-spec.md, docs/gpu.md).
+struct ParallelSpec {
+  std::string backend = "auto";  // auto | single | mpi | nccl
+  double bucket_mb = 25;         // gradients are averaged in buckets of about this size
+  double timeout_s = 300;        // a collective waiting longer ends the job (a dead or hung rank)
+};
+
 struct JobSpec {
   std::string job_id;
   DatasetSpec dataset;
@@ -75,6 +85,7 @@ struct JobSpec {
   uint64_t seed = 1;
   TrainSpec train;
   MetricsSpec metrics;
+  ParallelSpec parallel;
   std::string output_dir;
   bool resume = true;  // continue from output_dir/checkpoint.pt when it exists
 };

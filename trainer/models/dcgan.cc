@@ -3,11 +3,13 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "trainer/parallel/sync.h"
+
 namespace gansweep {
 namespace {
 
 // weights_init of train.py: BatchNorm γ ~ N(1, 0.02), β = 0.
-torch::nn::BatchNorm2d batch_norm(int64_t channels) {
+torch::nn::BatchNorm2d make_batch_norm(int64_t channels) {
   torch::nn::BatchNorm2d bn(torch::nn::BatchNorm2dOptions(channels).eps(1e-5).momentum(0.1));
   torch::NoGradGuard no_grad;
   bn->weight.normal_(1.0, 0.02);
@@ -38,11 +40,11 @@ GeneratorImpl::GeneratorImpl(int image_size) : image_size_(image_size) {
   if (image_size == 64) {
     // 128 -> 1024 (4x4) -> 512 (8) -> 256 (16) -> 128 (32) -> 3 (64); no biases.
     project_ = register_module("project", ConvTransposeFromPoint(kLatentDim, 1024));
-    bn_.push_back(register_module("bn0", batch_norm(1024)));
+    bn_.push_back(register_module("bn0", make_batch_norm(1024)));
     const int64_t widths[] = {1024, 512, 256, 128, 3};
     for (int i = 0; i < 4; ++i) {
       up_.push_back(register_module("up" + std::to_string(i + 1), ConvTranspose4x2(widths[i], widths[i + 1], false)));
-      if (i < 3) bn_.push_back(register_module("bn" + std::to_string(i + 1), batch_norm(widths[i + 1])));
+      if (i < 3) bn_.push_back(register_module("bn" + std::to_string(i + 1), make_batch_norm(widths[i + 1])));
     }
     return;
   }
@@ -52,25 +54,29 @@ GeneratorImpl::GeneratorImpl(int image_size) : image_size_(image_size) {
   const int64_t widths[] = {512, 256, 128, 64};
   for (int i = 0; i < 3; ++i) {
     up_.push_back(register_module("up" + std::to_string(i + 1), ConvTranspose4x2(widths[i], widths[i + 1], true)));
-    bn_.push_back(register_module("bn" + std::to_string(i + 1), batch_norm(widths[i + 1])));
+    bn_.push_back(register_module("bn" + std::to_string(i + 1), make_batch_norm(widths[i + 1])));
   }
   out_conv_ = register_module("out", torch::nn::Conv2d(torch::nn::Conv2dOptions(64, 3, 3).stride(1).padding(1)));
   torch::NoGradGuard no_grad;
   out_conv_->weight.normal_(0.0, 0.02);  // the bias keeps PyTorch's default init
 }
 
+torch::Tensor GeneratorImpl::batch_norm(size_t i, const torch::Tensor& x) {
+  return comm_ ? sync_batch_norm(x, *bn_[i], *comm_) : bn_[i]->forward(x);
+}
+
 torch::Tensor GeneratorImpl::forward(const torch::Tensor& z) {
   const auto flat = z.reshape({-1, kLatentDim});
   if (image_size_ == 64) {
-    auto x = bn_[0]->forward(project_->forward(flat)).relu_();
+    auto x = batch_norm(0, project_->forward(flat)).relu_();
     for (size_t i = 0; i < up_.size(); ++i) {
       x = up_[i]->forward(x);
-      x = i + 1 < up_.size() ? bn_[i + 1]->forward(x).relu_() : torch::tanh(x);
+      x = i + 1 < up_.size() ? batch_norm(i + 1, x).relu_() : torch::tanh(x);
     }
     return x;
   }
   auto x = dense_->forward(flat).view({-1, 512, base_, base_});
-  for (size_t i = 0; i < up_.size(); ++i) x = bn_[i]->forward(up_[i]->forward(x)).relu_();
+  for (size_t i = 0; i < up_.size(); ++i) x = batch_norm(i, up_[i]->forward(x)).relu_();
   return torch::tanh(out_conv_->forward(x));
 }
 

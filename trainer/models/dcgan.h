@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "trainer/models/layers.h"
+#include "trainer/parallel/communicator.h"
 
 namespace gansweep {
 
@@ -19,9 +20,15 @@ class GeneratorImpl : public torch::nn::Module {
   explicit GeneratorImpl(int image_size);
   torch::Tensor forward(const torch::Tensor& z);
   int image_size() const { return image_size_; }
+  // With several ranks, batch norm in training mode uses the statistics of every rank's
+  // share of the batch (synchronized batch norm).
+  void set_communicator(Communicator* comm) { comm_ = comm; }
 
  private:
+  torch::Tensor batch_norm(size_t i, const torch::Tensor& x);
+
   int image_size_;
+  Communicator* comm_ = nullptr;
   int64_t base_ = 0;  // arch 1: spatial size of the dense layer's output (4 or 6)
   torch::nn::Linear dense_{nullptr};
   ConvTransposeFromPoint project_{nullptr};  // arch 0
