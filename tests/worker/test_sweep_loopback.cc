@@ -205,6 +205,37 @@ TEST_F(SweepLoopbackTest, TwoWorkersFinishAnEightJobSweepEachJobOnce) {
   EXPECT_EQ(workers, (std::vector<std::vector<std::string>>{{"w1", "cpu", "1"}, {"w2", "cpu", "1"}}));
 }
 
+#ifdef GANSWEEP_MPIEXEC
+// A job of 2 devices on a worker with 2 CPU ranks: the worker runs it as mpirun -np 2, the
+// two ranks train it together, rank 0's events reach the database once, with the sample
+// grids it wrote as artifacts.
+TEST_F(SweepLoopbackTest, ATwoRankJobRunsUnderMpirunAndReportsOnce) {
+  const fs::path sweep = dir_ / "two-ranks.yaml";
+  std::ofstream(sweep) << "name: two-ranks\nmethod: grid\nparameters:\n  dataset: {value: synthetic32}\n"
+                          "  loss: {value: rals}\n  seed: {value: 1}\n"
+                          "train: {schedule: iterations, iterations: 4, batch_size: 8, eval_every: 2, log_every: 1}\n"
+                          "metrics: {samples: 64, backbone: none}\n"
+                          "parallel: {backend: mpi, timeout_s: 60}\n"
+                          "datasets:\n  synthetic32: {format: synthetic, image_size: 32, synthetic_count: 64}\n"
+                          "resources: {gpus: 2}\nretries: 0\n";
+  const std::string address = start_coordinator(sweep.string(), 10);
+  ASSERT_FALSE(address.empty());
+  LaunchSpec spec;
+  spec.argv = {GANSWEEP_WORKER_BINARY, "--coordinator", address, "--cpu-ranks", "2", "--name", "pair",
+               "--work-dir", (dir_ / "pair").string(), "--trainer", GANSWEEP_TRAINER_BINARY,
+               "--mpirun", GANSWEEP_MPIEXEC, "--poll-ms", "100"};
+  spec.stderr_path = (dir_ / "pair.stderr").string();
+  workers_["pair"] = ChildProcess::start(spec);
+  wait_for_coordinator(300);
+  EXPECT_EQ(query(db_, "SELECT devices, status, exit_code FROM attempts"),
+            (std::vector<std::vector<std::string>>{{"[0,1]", "done", "0"}}));
+  expect_every_metric_once();
+  const auto grids = query(db_, "SELECT path, step FROM artifacts WHERE kind = 'sample_grid' ORDER BY step");
+  ASSERT_EQ(grids.size(), 3u);  // after updates 1, 3 and 4 (the reference's schedule)
+  for (const auto& grid : grids) EXPECT_TRUE(fs::exists(grid[0])) << grid[0];
+}
+#endif
+
 TEST_F(SweepLoopbackTest, AJobOfAKilledWorkerIsRequeuedAndFinishesOnTheOtherWorker) {
   const std::string address = start_coordinator(write_long_sweep(/*retries=*/1), 2);
   ASSERT_FALSE(address.empty());
