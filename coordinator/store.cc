@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <utility>
 
 namespace gansweep {
@@ -201,7 +202,12 @@ void exec(sqlite3* db, const char* sql) {
 // lack of it; the destructor rolls back unless commit() ran.
 class Transaction {
  public:
-  explicit Transaction(sqlite3* db) : db_(db) { exec(db_, "BEGIN IMMEDIATE"); }
+  explicit Transaction(sqlite3* db) : db_(db) {
+    // A read-only store holds its snapshot open: say why it cannot write, not that a
+    // transaction is already open.
+    if (sqlite3_db_readonly(db_, "main") == 1) throw StoreError(sqlite3_errstr(SQLITE_READONLY));
+    exec(db_, "BEGIN IMMEDIATE");
+  }
   ~Transaction() {
     if (!done_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
   }
@@ -316,6 +322,44 @@ Store Store::open(const std::string& path) {
     record.bind(1, int64_t(number)).step();
   }
   transaction.commit();
+  return store;
+}
+
+Store Store::open_read_only(const std::string& path) {
+  // SQLITE_OPEN_READONLY fails on a missing file with no name in the message: check first.
+  std::error_code error;
+  if (!std::filesystem::is_regular_file(path, error))
+    throw StoreError("database '" + path + "' does not exist (or is not a file)");
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  Store store(db);  // closes db on every error path below
+  if (rc != SQLITE_OK)
+    throw StoreError("cannot open database '" + path + "': " + (db ? sqlite3_errmsg(db) : "out of memory"));
+  // The coordinator may hold the write lock for a moment: wait rather than fail.
+  sqlite3_busy_timeout(db, 5000);
+  // One read transaction for the store's life: every read sees the snapshot of the first,
+  // the version check below. Closing the connection ends it.
+  exec(db, "BEGIN");
+
+  // Not Statement: its errors would not name the file.
+  sqlite3_stmt* probe = nullptr;
+  const int prepared = sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(version), 0) FROM schema_version", -1, &probe, nullptr);
+  const std::string message = prepared == SQLITE_OK ? "" : sqlite3_errmsg(db);
+  int64_t version = 0;
+  if (prepared == SQLITE_OK && sqlite3_step(probe) == SQLITE_ROW) version = sqlite3_column_int64(probe, 0);
+  sqlite3_finalize(probe);
+  if (prepared != SQLITE_OK) {
+    if (message.find("no such table") != std::string::npos)
+      throw StoreError("'" + path + "' is not a gansweep results database (it has no schema_version table)");
+    throw StoreError("'" + path + "' is not a gansweep results database: " + message);
+  }
+  if (version > kSchemaVersion)
+    throw StoreError("database '" + path + "' has schema version " + std::to_string(version) +
+                     ", newer than this build understands (" + std::to_string(kSchemaVersion) + ")");
+  if (version < kSchemaVersion)
+    throw StoreError("database '" + path + "' has schema version " + std::to_string(version) +
+                     ", older than this build understands (" + std::to_string(kSchemaVersion) +
+                     "); the coordinator migrates it when it next opens it (a read-only open never writes)");
   return store;
 }
 
@@ -748,24 +792,82 @@ int64_t Store::cancel_job(int64_t job_id) {
   return cancelled;
 }
 
+namespace {
+
+constexpr const char* kAttemptColumns =
+    "a.id, a.job_id, a.worker_id, a.devices, a.status, a.exit_code, COALESCE(a.last_error, ''), a.step, "
+    "CAST(strftime('%s', a.started) AS INTEGER), CAST(strftime('%s', a.ended) AS INTEGER)";
+
+AttemptInfo read_attempt_row(Statement& query) {
+  AttemptInfo a;
+  a.id = query.int_at(0);
+  a.job_id = query.int_at(1);
+  a.worker_id = query.int_at(2);
+  a.devices = devices_from_json(query.text_at(3));
+  a.status = query.text_at(4);
+  if (!query.text_at(5).empty()) a.exit_code = int(query.int_at(5));
+  a.last_error = query.text_at(6);
+  a.step = query.int_at(7);
+  a.started = query.int_at(8);
+  if (!query.text_at(9).empty()) a.ended = query.int_at(9);
+  return a;
+}
+
+}  // namespace
+
 std::vector<AttemptInfo> Store::list_attempts(int64_t job_id) {
   std::vector<AttemptInfo> attempts;
-  Statement query(db_, "SELECT id, job_id, worker_id, devices, status, exit_code, COALESCE(last_error, ''), step "
-                       "FROM attempts WHERE job_id = ? ORDER BY id");
+  Statement query(db_, (std::string("SELECT ") + kAttemptColumns + " FROM attempts a WHERE a.job_id = ? ORDER BY a.id").c_str());
   query.bind(1, job_id);
-  while (query.step()) {
-    AttemptInfo a;
-    a.id = query.int_at(0);
-    a.job_id = query.int_at(1);
-    a.worker_id = query.int_at(2);
-    a.devices = devices_from_json(query.text_at(3));
-    a.status = query.text_at(4);
-    if (!query.text_at(5).empty()) a.exit_code = int(query.int_at(5));
-    a.last_error = query.text_at(6);
-    a.step = query.int_at(7);
-    attempts.push_back(std::move(a));
-  }
+  while (query.step()) attempts.push_back(read_attempt_row(query));
   return attempts;
+}
+
+std::vector<AttemptInfo> Store::list_sweep_attempts(int64_t sweep_id) {
+  std::vector<AttemptInfo> attempts;
+  Statement query(db_, (std::string("SELECT ") + kAttemptColumns +
+                        " FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE j.sweep_id = ? ORDER BY a.id").c_str());
+  query.bind(1, sweep_id);
+  while (query.step()) attempts.push_back(read_attempt_row(query));
+  return attempts;
+}
+
+std::vector<MetricRow> Store::list_metrics(int64_t sweep_id, const std::vector<std::string>& names) {
+  std::string sql =
+      "SELECT m.job_id, m.step, m.epoch, m.name, m.value, m.backbone, m.weights_sha256, m.samples "
+      "FROM metrics m JOIN jobs j ON j.id = m.job_id WHERE j.sweep_id = ?";
+  if (!names.empty()) {
+    sql += " AND m.name IN (";
+    for (size_t i = 0; i < names.size(); ++i) sql += i ? ", ?" : "?";
+    sql += ")";
+  }
+  sql += " ORDER BY m.job_id, m.step, m.name";
+  Statement query(db_, sql.c_str());
+  query.bind(1, sweep_id);
+  for (size_t i = 0; i < names.size(); ++i) query.bind(int(i) + 2, names[i]);
+  std::vector<MetricRow> rows;
+  while (query.step()) {
+    MetricRow row;
+    row.job_id = query.int_at(0);
+    row.step = query.int_at(1);
+    row.epoch = query.int_at(2);
+    row.name = query.text_at(3);
+    row.value = query.double_at(4);
+    row.backbone = query.text_at(5);
+    row.weights_sha256 = query.text_at(6);
+    row.samples = query.int_at(7);
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+std::map<int64_t, int64_t> Store::running_epochs(int64_t sweep_id) {
+  std::map<int64_t, int64_t> epochs;
+  Statement query(db_, "SELECT m.job_id, MAX(m.epoch) FROM metrics m JOIN jobs j ON j.id = m.job_id "
+                       "WHERE j.sweep_id = ? AND j.status = 'running' GROUP BY m.job_id");
+  query.bind(1, sweep_id);
+  while (query.step()) epochs[query.int_at(0)] = query.int_at(1);
+  return epochs;
 }
 
 std::map<std::string, std::optional<double>> Store::final_metrics(int64_t job_id) {

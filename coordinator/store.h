@@ -104,6 +104,8 @@ struct AttemptInfo {
   std::optional<int> exit_code;
   std::string last_error;
   int64_t step = 0;  // last progress reported
+  int64_t started = 0;           // Unix seconds
+  std::optional<int64_t> ended;  // Unix seconds; empty while running
 };
 
 // Trainer exit codes (trainer/training.h) as the scheduler reads them.
@@ -131,6 +133,18 @@ struct MetricRecord {
   int64_t samples = 0;
 };
 
+// One stored metric row, as reports read it back.
+struct MetricRow {
+  int64_t job_id = 0;
+  int64_t step = 0;
+  int64_t epoch = 0;
+  std::string name;
+  std::optional<double> value;  // empty: the trainer reported a non-finite value
+  std::string backbone;
+  std::string weights_sha256;
+  int64_t samples = 0;
+};
+
 // A file a trainer wrote, as its events name it: the sample grid of an evaluation, or the
 // checkpoint of a step. The path is on the worker that wrote it.
 struct ArtifactRecord {
@@ -143,6 +157,12 @@ class Store {
  public:
   // Opens or creates the database and applies pending migrations in one transaction.
   static Store open(const std::string& path);
+  // Opens an existing database for reading only (sweepctl, or a copy anywhere): never
+  // creates, migrates or writes, so the file stays byte for byte as it was. Every read sees
+  // one snapshot, taken at open, while the coordinator keeps writing: open again to see
+  // later changes. Throws StoreError naming the file when it is missing, not a gansweep
+  // database, or of another schema version. Writing methods throw StoreError.
+  static Store open_read_only(const std::string& path);
   ~Store();
   Store(Store&& other) noexcept;
   Store& operator=(Store&& other) noexcept;
@@ -213,6 +233,15 @@ class Store {
   int64_t cancel_job(int64_t job_id);
 
   std::vector<AttemptInfo> list_attempts(int64_t job_id);
+  // The attempts of all the sweep's jobs, oldest first.
+  std::vector<AttemptInfo> list_sweep_attempts(int64_t sweep_id);
+
+  // The metric rows of the sweep's jobs, only of `names` unless it is empty, by job, step
+  // and name.
+  std::vector<MetricRow> list_metrics(int64_t sweep_id, const std::vector<std::string>& names = {});
+  // The last epoch evaluated of each running job of the sweep that has metrics: the
+  // progress of epoch schedules.
+  std::map<int64_t, int64_t> running_epochs(int64_t sweep_id);
 
   // Each metric's value at the last step it was reported (view job_final_metrics); a value
   // stored as NULL (not finite) comes back empty.

@@ -1,8 +1,8 @@
-// Read-only access to a results database (docs/database.md) for sweepctl. The file is opened
-// with SQLITE_OPEN_READONLY, never through Store::open (which creates and migrates): the
-// coordinator is the only writer, and a copy elsewhere must stay byte for byte as it was.
-// Every query of one ResultsDb runs in one read transaction, so a report sees one consistent
-// snapshot while the coordinator keeps writing (WAL).
+// Read-only access to a results database (docs/database.md) for sweepctl: a Store opened
+// with Store::open_read_only (never Store::open, which creates and migrates), so a copy
+// elsewhere stays byte for byte as it was. The store reads one snapshot, so a report is
+// consistent while the coordinator keeps writing (WAL). What ResultsDb adds is what reports
+// need on top: sweep names, parsed job specs, the machine and progress of each job.
 #pragma once
 
 #include <cstdint>
@@ -15,8 +15,6 @@
 #include <nlohmann/json.hpp>
 
 #include "coordinator/store.h"
-
-struct sqlite3;
 
 namespace gansweep::sweepctl {
 
@@ -35,23 +33,11 @@ struct Job {
   double progress = -1;  // running jobs: 0..1 of the training done; -1 unknown
 };
 
-// One row of the metrics table.
-struct MetricRow {
-  int64_t job_id = 0;
-  int64_t step = 0;
-  int64_t epoch = 0;
-  std::string name;
-  std::optional<double> value;  // empty: the trainer reported a non-finite value
-  std::string backbone;
-  std::string weights_sha256;
-  int64_t samples = 0;
-};
-
 // An attempt, with the times status computes throughput from (Unix seconds).
 struct AttemptRow {
   int64_t id = 0;
   int64_t job_id = 0;
-  std::string worker;
+  std::string worker;  // name
   std::string status;
   int64_t started = 0;
   std::optional<int64_t> ended;
@@ -79,31 +65,29 @@ std::pair<std::string, int> parse_sweep_name(const std::string& text);
 
 class ResultsDb {
  public:
-  // Throws std::runtime_error naming the file when it is missing, not a gansweep database,
-  // or of a schema version this build does not understand.
+  // Throws StoreError naming the file when it is missing, not a gansweep database, or of a
+  // schema version this build does not understand.
   static ResultsDb open(const std::string& path);
-  ~ResultsDb();
-  ResultsDb(ResultsDb&& other) noexcept;
-  ResultsDb& operator=(ResultsDb&&) = delete;
-  ResultsDb(const ResultsDb&) = delete;
 
   const std::string& path() const { return path_; }
 
-  std::vector<SweepInfo> sweeps();
+  std::vector<SweepInfo> sweeps() { return store_.list_sweeps(); }
   // "NAME" (its latest version) or "NAME:VERSION"; empty: the only sweep of the file.
   // Throws std::runtime_error listing the stored sweeps when there is no such sweep.
   SweepInfo sweep(const std::string& name);
   std::vector<Job> jobs(int64_t sweep_id);
   // The metric rows of the sweep's jobs, only of `names` unless it is empty, by job and step.
-  std::vector<MetricRow> metrics(int64_t sweep_id, const std::vector<std::string>& names = {});
-  std::vector<WorkerInfo> workers();
+  std::vector<MetricRow> metrics(int64_t sweep_id, const std::vector<std::string>& names = {}) {
+    return store_.list_metrics(sweep_id, names);
+  }
+  std::vector<WorkerInfo> workers() { return store_.list_workers(); }
   std::vector<AttemptRow> attempts(int64_t sweep_id);
   // The latest sample grid of each job that has one.
   std::vector<Artifact> latest_sample_grids(const std::vector<int64_t>& job_ids);
 
  private:
-  ResultsDb(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
-  sqlite3* db_ = nullptr;
+  ResultsDb(Store store, std::string path) : store_(std::move(store)), path_(std::move(path)) {}
+  Store store_;  // read-only: its one connection and snapshot
   std::string path_;
 };
 

@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <limits>
 
 #include <nlohmann/json.hpp>
@@ -324,6 +326,77 @@ TEST_F(StoreTest, ReadersReadWhileAWriteTransactionIsOpen) {
 
   ASSERT_EQ(writer.exec("COMMIT"), SQLITE_OK);
   EXPECT_EQ(reader.text("SELECT COUNT(*) FROM metrics"), "2");
+}
+
+TEST_F(StoreTest, ReadOnlyOpenReadsOneSnapshotAndNeverWrites) {
+  int64_t job = 0;
+  {
+    Store writer = Store::open(path_);
+    job = writer.list_jobs(writer.submit_sweep(parse_sweep(kSweep, "s.yaml")).sweep_id)[0].id;
+    writer.record_metrics({metric(job, 1, "fid", 50)});
+  }
+  auto bytes = [&] {
+    std::ifstream in(path_, std::ios::binary);
+    std::ostringstream out;
+    out << in.rdbuf();
+    return out.str();
+  };
+  const std::string before = bytes();
+
+  Store reader = Store::open_read_only(path_);
+  EXPECT_EQ(reader.schema_version(), kSchemaVersion);
+  ASSERT_EQ(reader.list_sweeps().size(), 1u);
+  EXPECT_EQ(reader.list_sweeps()[0].total_jobs, 4);
+  const auto rows = reader.list_metrics(reader.list_sweeps()[0].id);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].job_id, job);
+  EXPECT_EQ(rows[0].value, 50);
+
+  // Every write is refused with SQLite's read-only error, and the file stays as it was.
+  EXPECT_THROW(reader.record_metrics({metric(job, 2, "fid", 45)}), StoreError);
+  EXPECT_THROW(reader.submit_sweep(parse_sweep(kSweep, "s.yaml")), StoreError);
+  try {
+    reader.renew_running_leases(60, 0);
+    FAIL() << "expected StoreError";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("readonly"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(bytes(), before);
+
+  // The snapshot taken at open holds while the coordinator writes; a new open sees the write.
+  Store writer = Store::open(path_);
+  writer.record_metrics({metric(job, 2, "fid", 45)});
+  EXPECT_EQ(reader.list_metrics(reader.list_sweeps()[0].id).size(), 1u);
+  Store later = Store::open_read_only(path_);
+  EXPECT_EQ(later.list_metrics(later.list_sweeps()[0].id).size(), 2u);
+}
+
+TEST_F(StoreTest, ReadOnlyOpenRefusesWhatIsNotAGansweepDatabaseNamingTheFile) {
+  auto message = [](const std::string& path) {
+    try {
+      Store::open_read_only(path);
+    } catch (const StoreError& e) {
+      return std::string(e.what());
+    }
+    return std::string("opened");
+  };
+  const std::string missing = (dir_ / "missing.db").string();
+  EXPECT_EQ(message(missing), "database '" + missing + "' does not exist (or is not a file)");
+  EXPECT_FALSE(fs::exists(missing));  // never created
+
+  const std::string other = (dir_ / "other.db").string();
+  {
+    Connection c(other, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    ASSERT_EQ(c.exec("CREATE TABLE t(x)"), SQLITE_OK);
+  }
+  EXPECT_EQ(message(other), "'" + other + "' is not a gansweep results database (it has no schema_version table)");
+
+  {
+    Store::open(path_);
+    Connection c(path_, SQLITE_OPEN_READWRITE);
+    ASSERT_EQ(c.exec("INSERT INTO schema_version(version) VALUES (99)"), SQLITE_OK);
+  }
+  EXPECT_NE(message(path_).find("'" + path_ + "' has schema version 99, newer"), std::string::npos) << message(path_);
 }
 
 TEST_F(StoreTest, EveryReadySweepCanBeStored) {

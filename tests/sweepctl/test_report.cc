@@ -251,11 +251,11 @@ TEST_F(ReportTest, RefusesFilesItDoesNotUnderstandNamingThem) {
   EXPECT_EQ(message(make("other.db", "CREATE TABLE t(x)")),
             "'" + dir_ + "/other.db' is not a gansweep results database (it has no schema_version table)");
   EXPECT_NE(message(make("old.db", "CREATE TABLE schema_version(version INTEGER); INSERT INTO schema_version VALUES (1)"))
-                .find("has schema version 1, older than this sweepctl understands (2)"),
+                .find("has schema version 1, older than this build understands (2)"),
             std::string::npos);
   fs::copy_file(db_path_, dir_ + "/new.db");
   EXPECT_EQ(message(make("new.db", "INSERT INTO schema_version(version) VALUES (3)")),
-            "database '" + dir_ + "/new.db' has schema version 3, newer than this sweepctl understands (2)");
+            "database '" + dir_ + "/new.db' has schema version 3, newer than this build understands (2)");
 }
 
 TEST_F(ReportTest, ReadingNeverChangesTheFile) {
