@@ -106,6 +106,29 @@ TEST_P(TwoRanksEqualOneProcess, AfterTwentyIterations) {
 INSTANTIATE_TEST_SUITE_P(EightLosses, TwoRanksEqualOneProcess,
                          ::testing::Values("ce", "rce", "race", "ls", "rals", "hinge", "rahinge", "rmcos"));
 
+// Three ranks (Open MPI reduces in another order than with two; the ranks must still hold
+// identical weights, which every checkpoint checks) on a batch of 12, with a relativistic
+// loss: global batch means and synchronized batch norm across three shares.
+TEST(ThreeRanksEqualOneProcess, RaLsAfterTwentyIterations) {
+  const std::string dir = testing::temp_dir("dp-three");
+  auto job = [&](const std::string& out) {
+    json j = small_job("rals", dir + "/" + out, 20);
+    j["train"]["batch_size"] = 12;
+    return j;
+  };
+  fs::create_directories(dir + "/one-job");
+  fs::create_directories(dir + "/three-job");
+  Process one({GANSWEEP_TRAINER_BINARY, "--job", write_job(job("one"), dir + "/one-job")});
+  ASSERT_EQ(one.wait(), 0) << one.text;
+  Process three(mpirun(3, write_job(job("three"), dir + "/three-job")));
+  ASSERT_EQ(three.wait(), 0) << three.text;
+  EXPECT_EQ(events_of(three.text).front().world_size, 3);
+  const auto a = checkpoint_parameters(dir + "/one/checkpoint.pt", "rals");
+  const auto b = checkpoint_parameters(dir + "/three/checkpoint.pt", "rals");
+  for (const auto& [name, value] : a)
+    EXPECT_LE((value - b.at(name)).norm().item<double>(), 1e-4 * value.norm().item<double>()) << name;
+}
+
 // Evaluation with two ranks: each generates and extracts its share of every batch (uneven
 // here: batches of 16 and 14), the features are gathered in order, rank 0 measures. The
 // numbers equal one process's. Each run trains its own classifier (own cache): the training
