@@ -72,35 +72,41 @@ std::map<std::string, torch::Tensor> checkpoint_parameters(const std::string& pa
   return params;
 }
 
+// One process and `ranks` ranks train the same job for 20 iterations of the same global
+// batch: every weight, spectral-norm vector and BN statistic agrees within 1e-4 relative.
+// float64, because float32 rounding alone (say 1 against 2 threads) moves the weights by
+// ~1e-3 within 20 GAN iterations. Returns the ranks' events.
+std::vector<Event> expect_ranks_equal_one_process(const std::string& loss, int ranks, int64_t batch_size) {
+  const std::string dir = testing::temp_dir("dp-equal-" + loss + "-" + std::to_string(ranks));
+  auto job = [&](const std::string& out) {
+    json j = small_job(loss, dir + "/" + out, 20);
+    j["train"]["batch_size"] = batch_size;
+    fs::create_directories(dir + "/" + out + "-job");
+    return write_job(j, dir + "/" + out + "-job");
+  };
+  Process one({GANSWEEP_TRAINER_BINARY, "--job", job("one")});
+  EXPECT_EQ(one.wait(), 0) << one.text;
+  Process many(mpirun(ranks, job("many")));
+  EXPECT_EQ(many.wait(), 0) << many.text;
+
+  const auto a = checkpoint_parameters(dir + "/one/checkpoint.pt", loss);
+  const auto b = checkpoint_parameters(dir + "/many/checkpoint.pt", loss);
+  EXPECT_EQ(a.size(), b.size());
+  for (const auto& [name, value] : a) {
+    const double diff = (value - b.at(name)).norm().item<double>();
+    EXPECT_LE(diff, 1e-4 * value.norm().item<double>()) << loss << " " << name;
+  }
+  return events_of(many.text);
+}
+
 class TwoRanksEqualOneProcess : public ::testing::TestWithParam<std::string> {};
 
-// 20 iterations of the same global batch (8 = 2 x 4): every weight, spectral-norm vector
-// and BN statistic agrees within 1e-4 relative. float64, because float32 rounding alone
-// (say 1 against 2 threads) moves the weights by ~1e-3 within 20 GAN iterations.
 TEST_P(TwoRanksEqualOneProcess, AfterTwentyIterations) {
-  const std::string loss = GetParam();
-  const std::string dir = testing::temp_dir("dp-equal-" + loss);
-  fs::create_directories(dir + "/one-job");
-  Process one({GANSWEEP_TRAINER_BINARY, "--job", write_job(small_job(loss, dir + "/one", 20), dir + "/one-job")});
-  ASSERT_EQ(one.wait(), 0) << one.text;
-  fs::create_directories(dir + "/two-job");
-  Process two(mpirun(2, write_job(small_job(loss, dir + "/two", 20), dir + "/two-job")));
-  ASSERT_EQ(two.wait(), 0) << two.text;
-
+  const auto events = expect_ranks_equal_one_process(GetParam(), 2, 8);
   // Rank 0 alone writes the event stream.
-  const auto events = events_of(two.text);
   ASSERT_EQ(count(events, EventType::started), 1);
   EXPECT_EQ(events.front().world_size, 2);
   EXPECT_EQ(count(events, EventType::finished), 1);
-
-  const auto a = checkpoint_parameters(dir + "/one/checkpoint.pt", loss);
-  const auto b = checkpoint_parameters(dir + "/two/checkpoint.pt", loss);
-  ASSERT_EQ(a.size(), b.size());
-  for (const auto& [name, value] : a) {
-    const double diff = (value - b.at(name)).norm().item<double>();
-    const double scale = value.norm().item<double>();
-    EXPECT_LE(diff, 1e-4 * scale) << loss << " " << name;
-  }
 }
 
 INSTANTIATE_TEST_SUITE_P(EightLosses, TwoRanksEqualOneProcess,
@@ -110,23 +116,9 @@ INSTANTIATE_TEST_SUITE_P(EightLosses, TwoRanksEqualOneProcess,
 // identical weights, which every checkpoint checks) on a batch of 12, with a relativistic
 // loss: global batch means and synchronized batch norm across three shares.
 TEST(ThreeRanksEqualOneProcess, RaLsAfterTwentyIterations) {
-  const std::string dir = testing::temp_dir("dp-three");
-  auto job = [&](const std::string& out) {
-    json j = small_job("rals", dir + "/" + out, 20);
-    j["train"]["batch_size"] = 12;
-    return j;
-  };
-  fs::create_directories(dir + "/one-job");
-  fs::create_directories(dir + "/three-job");
-  Process one({GANSWEEP_TRAINER_BINARY, "--job", write_job(job("one"), dir + "/one-job")});
-  ASSERT_EQ(one.wait(), 0) << one.text;
-  Process three(mpirun(3, write_job(job("three"), dir + "/three-job")));
-  ASSERT_EQ(three.wait(), 0) << three.text;
-  EXPECT_EQ(events_of(three.text).front().world_size, 3);
-  const auto a = checkpoint_parameters(dir + "/one/checkpoint.pt", "rals");
-  const auto b = checkpoint_parameters(dir + "/three/checkpoint.pt", "rals");
-  for (const auto& [name, value] : a)
-    EXPECT_LE((value - b.at(name)).norm().item<double>(), 1e-4 * value.norm().item<double>()) << name;
+  const auto events = expect_ranks_equal_one_process("rals", 3, 12);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.front().world_size, 3);
 }
 
 // Evaluation with two ranks: each generates and extracts its share of every batch (uneven
@@ -202,22 +194,39 @@ json long_job(const std::string& out, double timeout_s) {
   return job;
 }
 
+// How an mpirun job ended: its exit code, seconds from a signal to its end, its stdout.
+struct Ended {
+  int code = -1;
+  double seconds = 0;
+  std::string text;
+};
+
+// Starts two ranks of a long job and, once they train (a progress event came), sends `sig`
+// to rank 1.
+Ended signal_rank_one(const std::string& name, double timeout_s, int sig) {
+  const std::string dir = testing::temp_dir(name);
+  const std::string job = write_job(long_job(dir + "/out", timeout_s), dir);
+  Process p(mpirun(2, job));
+  EXPECT_TRUE(p.read_until("\"progress\""));
+  const pid_t victim = rank_pid(job, 1);
+  EXPECT_GT(victim, 0);
+  if (victim <= 0) kill(p.pid, SIGKILL);
+  const auto sent = Clock::now();
+  if (victim > 0) kill(victim, sig);
+  Ended ended;
+  ended.code = p.wait();
+  ended.seconds = std::chrono::duration<double>(Clock::now() - sent).count();
+  ended.text = p.text;
+  return ended;
+}
+
 // A rank that stops answering (SIGSTOP) ends the job after the timeout, and the failed event
 // names it.
 TEST(ParallelFailure, AHungRankEndsTheJobWithAFailedEventNamingIt) {
-  const std::string dir = testing::temp_dir("dp-hung");
-  const std::string job = write_job(long_job(dir + "/out", 3), dir);
-  Process p(mpirun(2, job));
-  ASSERT_TRUE(p.read_until("\"progress\""));
-  const pid_t victim = rank_pid(job, 1);
-  ASSERT_GT(victim, 0);
-  const auto stopped = Clock::now();
-  kill(victim, SIGSTOP);
-  const int code = p.wait();
-  const double seconds = std::chrono::duration<double>(Clock::now() - stopped).count();
-  EXPECT_NE(code, 0);
-  EXPECT_LT(seconds, 3 + 10 + 15);  // the timeout, the grace to hear from live ranks, slack
-  const auto events = events_of(p.text);
+  const Ended ended = signal_rank_one("dp-hung", 3, SIGSTOP);
+  EXPECT_NE(ended.code, 0);
+  EXPECT_LT(ended.seconds, 3 + 10 + 15);  // the timeout, the grace to hear from live ranks, slack
+  const auto events = events_of(ended.text);
   ASSERT_FALSE(events.empty());
   EXPECT_EQ(events.back().type, EventType::failed);
   EXPECT_NE(events.back().reason.find("rank 1 did not reach"), std::string::npos) << events.back().reason;
@@ -227,16 +236,9 @@ TEST(ParallelFailure, AHungRankEndsTheJobWithAFailedEventNamingIt) {
 // A rank that dies ends the whole job at once (mpirun takes the others down); the worker
 // names the rank from mpirun's report (tests/worker).
 TEST(ParallelFailure, ADeadRankEndsTheJobPromptly) {
-  const std::string dir = testing::temp_dir("dp-dead");
-  const std::string job = write_job(long_job(dir + "/out", 300), dir);
-  Process p(mpirun(2, job));
-  ASSERT_TRUE(p.read_until("\"progress\""));
-  const pid_t victim = rank_pid(job, 1);
-  ASSERT_GT(victim, 0);
-  const auto killed = Clock::now();
-  kill(victim, SIGKILL);
-  EXPECT_NE(p.wait(), 0);
-  EXPECT_LT(std::chrono::duration<double>(Clock::now() - killed).count(), 30.0);
+  const Ended ended = signal_rank_one("dp-dead", 300, SIGKILL);
+  EXPECT_NE(ended.code, 0);
+  EXPECT_LT(ended.seconds, 30.0);
 }
 
 // SIGUSR1 to mpirun reaches every rank (mpirun forwards it; a SIGTERM would make it kill
