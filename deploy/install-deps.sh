@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs every Debian package the build, the tests, the benchmarks and the demo need.
 # Idempotent: when everything is present it only checks (seconds); `apt-get update` runs
-# only when something is missing.
+# only when something is missing. nlohmann-json, CLI11 and stb are not here: the build uses
+# the copies in third_party/.
 set -euo pipefail
 
 packages=(
@@ -10,8 +11,7 @@ packages=(
   openmpi-bin libopenmpi-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libsqlite3-dev sqlite3
-  libspdlog-dev libfmt-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev
-  libzip-dev libstb-dev zlib1g-dev libssl-dev
+  libspdlog-dev libfmt-dev libyaml-cpp-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   gnuplot-nox
   dataset-fashion-mnist

@@ -2,6 +2,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <dlfcn.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -25,6 +26,38 @@ void add_conv_block(torch::nn::Sequential& net, int64_t in, int64_t out, bool po
 
 // The same [-1, 1] scaling the GANs train on.
 torch::Tensor normalize(const torch::Tensor& images) { return images.to(torch::kFloat).div(127.5).sub(1); }
+
+// The classifier's SHA-256 labels every metric it gives, so its weights must not depend on
+// the threads that trained them: ATen and OpenBLAS split their sums differently for other
+// thread counts (1 and 2 OpenBLAS threads train different weights, and mpirun, which binds a
+// rank to one core, changes OpenBLAS's count). Training runs on one thread of each, then the
+// counts are restored. OpenBLAS's controls are looked up at run time: other LibTorch builds
+// (MKL, a GPU wheel) have none, and there ATen's count governs.
+class OneComputeThread {
+ public:
+  OneComputeThread() : torch_threads_(torch::get_num_threads()) {
+    get_openblas_ = reinterpret_cast<Get>(::dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+    set_openblas_ = reinterpret_cast<Set>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+    if (get_openblas_ && set_openblas_) {
+      openblas_threads_ = get_openblas_();
+      set_openblas_(1);
+    }
+    torch::set_num_threads(1);
+  }
+  ~OneComputeThread() {
+    torch::set_num_threads(torch_threads_);
+    if (get_openblas_ && set_openblas_) set_openblas_(openblas_threads_);
+  }
+  OneComputeThread(const OneComputeThread&) = delete;
+  OneComputeThread& operator=(const OneComputeThread&) = delete;
+
+ private:
+  using Get = int (*)();
+  using Set = void (*)(int);
+  int torch_threads_, openblas_threads_ = 1;
+  Get get_openblas_ = nullptr;
+  Set set_openblas_ = nullptr;
+};
 
 // A short content key: labels decide what the classifier learns.
 std::string labels_key(const torch::Tensor& labels) {
@@ -67,6 +100,7 @@ ClassifierBackbone::ClassifierBackbone(const torch::Tensor& images, const torch:
   if (fs::exists(path)) {
     torch::load(net_, path.string());
   } else {
+    const OneComputeThread one_thread;
     auto gen = at::make_generator<at::CPUGeneratorImpl>(training.seed);
     torch::optim::Adam opt(net_->parameters(), torch::optim::AdamOptions(1e-3));
     const int64_t per_epoch = std::max<int64_t>(1, n / training.batch_size);

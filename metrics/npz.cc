@@ -1,11 +1,10 @@
 #include "metrics/npz.h"
 
 #include <cstring>
-#include <memory>
 #include <regex>
 #include <vector>
 
-#include <zip.h>
+#include "metrics/zip_archive.h"
 
 namespace gansweep {
 namespace {
@@ -100,54 +99,29 @@ std::vector<uint8_t> make_npy(const at::Tensor& array, const std::string& name) 
 }  // namespace
 
 std::map<std::string, at::Tensor> read_npz(const std::string& path) {
-  int err = 0;
-  std::unique_ptr<zip_t, decltype(&zip_discard)> archive(zip_open(path.c_str(), ZIP_RDONLY, &err), &zip_discard);
-  if (!archive) {
-    zip_error_t error;
-    zip_error_init_with_code(&error, err);
-    const std::string why = zip_error_strerror(&error);
-    zip_error_fini(&error);
-    throw NpzError(path + ": cannot open as .npz (" + why + ")");
+  std::vector<ZipMember> members;
+  try {
+    members = read_zip(path);
+  } catch (const ZipError& e) {
+    throw NpzError(path + ": cannot read as .npz: " + e.what());
   }
   std::map<std::string, at::Tensor> arrays;
-  const zip_int64_t n = zip_get_num_entries(archive.get(), 0);
-  for (zip_int64_t i = 0; i < n; ++i) {
-    zip_stat_t st;
-    if (zip_stat_index(archive.get(), zip_uint64_t(i), 0, &st) != 0) throw NpzError(path + ": unreadable entry");
-    std::string name = st.name;
+  for (auto& member : members) {
+    std::string name = member.name;
     if (name.size() < 4 || name.compare(name.size() - 4, 4, ".npy") != 0) continue;
-    std::vector<uint8_t> bytes(st.size);
-    zip_file_t* file = zip_fopen_index(archive.get(), zip_uint64_t(i), 0);
-    const zip_int64_t got = file ? zip_fread(file, bytes.data(), st.size) : -1;
-    if (file) zip_fclose(file);
-    if (got != zip_int64_t(st.size)) throw NpzError(path + ": member " + name + " is corrupt or truncated");
     name.resize(name.size() - 4);
-    arrays[name] = parse_npy(bytes, path + ": " + name);
+    arrays[name] = parse_npy(member.bytes, path + ": " + name);
   }
   return arrays;
 }
 
 void write_npz(const std::string& path, const std::map<std::string, at::Tensor>& arrays) {
-  int err = 0;
-  zip_t* archive = zip_open(path.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &err);
-  if (!archive) throw NpzError(path + ": cannot create");
-  std::vector<std::vector<uint8_t>> buffers;  // must outlive zip_close
-  buffers.reserve(arrays.size());
-  for (const auto& [name, array] : arrays) {
-    buffers.push_back(make_npy(array, name));
-    zip_source_t* source = zip_source_buffer(archive, buffers.back().data(), buffers.back().size(), 0);
-    const zip_int64_t index = source ? zip_file_add(archive, (name + ".npy").c_str(), source, ZIP_FL_OVERWRITE) : -1;
-    if (index < 0) {
-      if (source) zip_source_free(source);
-      zip_discard(archive);
-      throw NpzError(path + ": cannot add " + name);
-    }
-    zip_set_file_compression(archive, zip_uint64_t(index), ZIP_CM_STORE, 0);
-  }
-  if (zip_close(archive) != 0) {
-    const std::string why = zip_strerror(archive);
-    zip_discard(archive);
-    throw NpzError(path + ": cannot write (" + why + ")");
+  std::vector<ZipMember> members;
+  for (const auto& [name, array] : arrays) members.push_back({name + ".npy", make_npy(array, name)});
+  try {
+    write_zip(path, members);
+  } catch (const ZipError& e) {
+    throw NpzError(path + ": " + e.what());
   }
 }
 

@@ -1,9 +1,9 @@
 #include "metrics/statistics.h"
 
-#include <ATen/CPUGeneratorImpl.h>
-
 #include <cmath>
 #include <stdexcept>
+
+#include "metrics/numpy_random.h"
 
 namespace gansweep {
 
@@ -83,18 +83,19 @@ double mmd2_unbiased(const at::Tensor& x, const at::Tensor& y) {
 }  // namespace
 
 MeanStd kernel_inception_distance(const at::Tensor& real, const at::Tensor& fake, int subsets,
-                                  int64_t subset_size, uint64_t seed) {
+                                  int64_t subset_size, uint32_t seed) {
   if (real.size(0) < subset_size || fake.size(0) < subset_size)
     throw std::invalid_argument("kernel_inception_distance: subset size " + std::to_string(subset_size) +
                                 " exceeds the samples (" + std::to_string(real.size(0)) + " real, " +
                                 std::to_string(fake.size(0)) + " generated)");
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  NumpyRandomState rng(seed);
   const auto x = real.to(at::kFloat), y = fake.to(at::kFloat);
   std::vector<double> values;
-  for (int s = 0; s < subsets; ++s) {
-    const auto ix = at::randperm(x.size(0), gen, at::kLong).narrow(0, 0, subset_size);
-    const auto iy = at::randperm(y.size(0), gen, at::kLong).narrow(0, 0, subset_size);
-    values.push_back(mmd2_unbiased(x.index_select(0, ix), y.index_select(0, iy)));
+  for (int s = 0; s < subsets; ++s) {  // torch-fidelity's order: the real subset, then the generated
+    const auto ix = rng.choice_without_replacement(x.size(0), subset_size);
+    const auto iy = rng.choice_without_replacement(y.size(0), subset_size);
+    values.push_back(mmd2_unbiased(x.index_select(0, at::tensor(ix, at::kLong)),
+                                   y.index_select(0, at::tensor(iy, at::kLong))));
   }
   const auto t = at::tensor(values, at::kDouble);
   return {t.mean().item<double>(), t.std(/*unbiased=*/false).item<double>()};

@@ -40,9 +40,10 @@ MeanStd inception_score(const at::Tensor& logits, int splits = 10);
 
 // Kernel Inception Distance: unbiased MMD² with the cubic kernel (xᵀy/d + 1)³ in float32,
 // over `subsets` random subsets of `subset_size` rows of each set (without replacement),
-// drawn from a generator seeded with `seed`. Throws std::invalid_argument when a set has
+// drawn as torch-fidelity draws them: numpy's RandomState(seed).choice, real then generated,
+// so the subsets are torch-fidelity's own. Throws std::invalid_argument when a set has
 // fewer rows than subset_size.
 MeanStd kernel_inception_distance(const at::Tensor& real, const at::Tensor& fake, int subsets = 100,
-                                  int64_t subset_size = 1000, uint64_t seed = 2020);
+                                  int64_t subset_size = 1000, uint32_t seed = 2020);
 
 }  // namespace gansweep

@@ -2,6 +2,8 @@
 
 #include <filesystem>
 
+#include <unistd.h>
+
 #include "metrics/classifier.h"
 
 namespace gansweep {
@@ -35,6 +37,27 @@ TEST(ClassifierBackbone, LearnsTheLabelsAndIsCachedByContent) {
   EXPECT_TRUE(torch::equal(b.extract(images.slice(0, 0, 7)).features, out.features));
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(cache), std::filesystem::directory_iterator()), 1);
   EXPECT_THROW(ClassifierBackbone(images, torch::Tensor(), "unlabelled", cache, training), std::invalid_argument);
+}
+
+// The weights hash labels every metric, so the weights must not depend on the threads that
+// trained them (a worker's job and an mpirun rank, bound to one core, run different counts).
+TEST(ClassifierBackbone, TrainsTheSameWeightsOnAnyNumberOfThreads) {
+  const std::string cache = (std::filesystem::temp_directory_path() /
+                             ("gansweep-classifier-threads-" + std::to_string(::getpid()))).string();
+  std::filesystem::remove_all(cache);
+  const auto [images, labels] = two_class_images(200, 2);
+  ClassifierTraining training;
+  training.min_steps = 20;
+  training.batch_size = 50;
+  const int threads_before = torch::get_num_threads();
+  torch::set_num_threads(2);
+  const ClassifierBackbone two(images, labels, "two-threads", cache + "/two", training);
+  EXPECT_EQ(torch::get_num_threads(), 2);  // restored after training
+  torch::set_num_threads(1);
+  const ClassifierBackbone one(images, labels, "two-threads", cache + "/one", training);
+  torch::set_num_threads(threads_before);
+  EXPECT_EQ(one.weights_sha256(), two.weights_sha256());
+  std::filesystem::remove_all(cache);
 }
 
 }  // namespace

@@ -4,8 +4,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+
+#include <unistd.h>
 
 #include "metrics/npz.h"
+#include "metrics/numpy_random.h"
 #include "metrics/statistics.h"
 
 namespace gansweep {
@@ -104,6 +108,45 @@ TEST(KernelInceptionDistance, UnbiasedMmdByHand) {
   EXPECT_THROW(kernel_inception_distance(a, b, 1, 1000), std::invalid_argument);
 }
 
+// torch-fidelity's KID (metrics.md §4) in numpy, on features numpy draws: the first subsets'
+// indices must be RandomState(2020)'s own, and KID the numpy value to float32 rounding.
+TEST(KernelInceptionDistance, DrawsTorchFidelitysSubsetsAndMatchesItsValue) {
+  const std::string path = std::filesystem::temp_directory_path().string() + "/gansweep-kid-" +
+                           std::to_string(::getpid()) + ".npz";
+  const std::string script =
+      "import numpy as np\n"
+      "x = np.random.RandomState(1).randn(300, 16).astype(np.float32)\n"
+      "y = (np.random.RandomState(2).randn(250, 16) * 1.2 + 0.3).astype(np.float32)\n"
+      "rng, m, values, first = np.random.RandomState(2020), 100, [], []\n"
+      "for i in range(7):\n"
+      "    a = rng.choice(len(x), m, replace=False); b = rng.choice(len(y), m, replace=False)\n"
+      "    first += [a, b] if i == 0 else []\n"
+      "    k = lambda p, q: (p @ q.T / p.shape[1] + 1) ** 3\n"
+      "    kxx, kyy, kxy = k(x[a], x[a]), k(y[b], y[b]), k(x[a], y[b])\n"
+      "    off = kxx.sum() - np.diagonal(kxx).sum() + kyy.sum() - np.diagonal(kyy).sum()\n"
+      "    values.append(off / (m * (m - 1)) - 2 * kxy.sum() / (m * m))\n"
+      "np.savez('" + path + "', x=x, y=y, first_x=first[0], first_y=first[1],\n"
+      "         kid=np.array([np.mean(values), np.std(values)]))\n";
+  const std::string script_path = path + ".py";
+  std::ofstream(script_path) << script;
+  ASSERT_EQ(std::system(("/usr/bin/python3 " + script_path).c_str()), 0) << script;
+  auto arrays = read_npz(path);
+
+  NumpyRandomState rng(2020);
+  const auto first_x = rng.choice_without_replacement(300, 100), first_y = rng.choice_without_replacement(250, 100);
+  EXPECT_TRUE(at::equal(at::tensor(first_x, at::kLong), arrays["first_x"]));
+  EXPECT_TRUE(at::equal(at::tensor(first_y, at::kLong), arrays["first_y"]));
+
+  const auto kid = kernel_inception_distance(arrays["x"], arrays["y"], 7, 100);
+  const double mean = arrays["kid"][0].item<double>(), std = arrays["kid"][1].item<double>();
+  EXPECT_GT(mean, 0.05);  // the sets differ: a value well away from zero to compare
+  EXPECT_NEAR(kid.mean, mean, 1e-5 * std::abs(mean));
+  EXPECT_NEAR(kid.std, std, 1e-4 * std);
+  EXPECT_THROW(rng.choice_without_replacement(10, 11), std::invalid_argument);
+  std::filesystem::remove(path);
+  std::filesystem::remove(script_path);
+}
+
 TEST(Npz, ReadsWhatNumpyWroteCompressedAndInFortranOrder) {
   // np.savez_compressed(mu=arange(3, float32), sigma=asfortranarray(arange(9.).reshape(3,3)))
   const auto arrays = read_npz(std::string(GANSWEEP_FIXTURES) + "/numpy_savez_compressed_fortran.npz");
@@ -126,6 +169,41 @@ TEST(Npz, WritesWhatNumpyReads) {
                             "assert abs(f['sigma'][1, 2] - " + std::to_string(s.sigma[1][2].item<double>()) +
                             ") < 1e-5\"";
   EXPECT_EQ(std::system(check.c_str()), 0) << check;
+}
+
+// numpy.savez stores every member with Zip64 extra fields; a flipped byte or a cut-off copy
+// must be refused by name, never read as other numbers.
+TEST(Npz, ReadsNumpySavezAndRefusesCorruptOrTruncatedCopies) {
+  const std::string dir = std::filesystem::temp_directory_path().string();
+  const std::string path = dir + "/gansweep-savez-" + std::to_string(::getpid()) + ".npz";
+  const std::string write = "/usr/bin/python3 -c \"import numpy as n; n.savez('" + path +
+                            "', mu=n.arange(5.), sigma=n.eye(5) * 2)\"";
+  ASSERT_EQ(std::system(write.c_str()), 0) << write;
+  const auto stats = read_stats_npz(path);
+  EXPECT_TRUE(at::equal(stats.mu, at::arange(5, at::kDouble)));
+  EXPECT_TRUE(at::equal(stats.sigma, at::eye(5, at::kDouble) * 2));
+
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const auto refusal = [&](const std::string& contents) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << contents;
+    try {
+      read_npz(path);
+    } catch (const NpzError& e) {
+      EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+      return std::string(e.what());
+    }
+    return std::string("read without error");
+  };
+  std::string corrupt = bytes;
+  const size_t sigma_data = corrupt.find("sigma.npy") + 200;  // inside sigma's data, past its .npy header
+  corrupt[sigma_data] = char(corrupt[sigma_data] ^ 0x40);
+  EXPECT_NE(refusal(corrupt).find("sigma.npy is corrupt (CRC-32 mismatch)"), std::string::npos);
+  EXPECT_NE(refusal(bytes.substr(0, bytes.size() / 2)).find("truncated"), std::string::npos);
+  std::filesystem::remove(path);
 }
 
 TEST(Npz, BadFilesNameTheFileAndTheProblem) {

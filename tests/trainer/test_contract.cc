@@ -4,6 +4,7 @@
 
 #include "trainer/contract/events.h"
 #include "trainer/contract/job_spec.h"
+#include "trainer/contract/sha256.h"
 
 namespace gansweep {
 namespace {
@@ -197,6 +198,31 @@ TEST(Events, EmitWritesOneFlushedLineWithATime) {
 TEST(Events, MalformedLinesAreRejected) {
   EXPECT_THROW(event_from_json(json{{"event", "exploded"}, {"step", 1}, {"epoch", 0}}), std::runtime_error);
   EXPECT_THROW(event_from_json(json{{"event", "progress"}}), std::runtime_error);
+}
+
+// FIPS 180-2's examples, and messages whose padding takes one or two blocks (lengths around
+// 55/56 and 119/120 bytes); expected values from Python's hashlib.
+TEST(Sha256, MatchesTheStandardsExamples) {
+  EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  EXPECT_EQ(sha256_hex(std::string(1000000, 'a')), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+TEST(Sha256, PadsAtEveryBlockBoundary) {
+  const std::pair<size_t, const char*> expected[] = {
+      {55, "463eb28e72f82e0a96c0a4cc53690c571281131f672aa229e0d45ae59b598b59"},
+      {56, "da2ae4d6b36748f2a318f23e7ab1dfdf45acdc9d049bd80e59de82a60895f562"},
+      {63, "29af2686fd53374a36b0846694cc342177e428d1647515f078784d69cdb9e488"},
+      {64, "fdeab9acf3710362bd2658cdc9a29e8f9c757fcf9811603a8c447cd1d9151108"},
+      {119, "da18797ed7c3a777f0847f429724a2d8cd5138e6ed2895c3fa1a6d39d18f7ec6"},
+      {120, "f52b23db1fbb6ded89ef42a23ce0c8922c45f25c50b568a93bf1c075420bbb7c"}};
+  for (const auto& [length, hash] : expected) {
+    std::string message;
+    for (size_t i = 0; i < length; ++i) message += char(i);  // bytes 0, 1, 2, ...
+    EXPECT_EQ(sha256_hex(message), hash) << length << " bytes";
+  }
 }
 
 }  // namespace

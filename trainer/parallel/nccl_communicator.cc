@@ -112,6 +112,7 @@ class NcclCommunicator : public Communicator {
     comm_ = nullptr;
     control_->set_on_stall(on_stall_);
     control_->stalled("NCCL " + what, waited_seconds);
+    std::_Exit(kStallExitCode);  // not reached: the control communicator ends the process
   }
 
  private:
